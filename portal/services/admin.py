@@ -1,0 +1,51 @@
+"""Admin actions on accounts, each kept in the audit table."""
+
+import logging
+
+from sqlalchemy import select
+
+from portal.errors import NotFound, ValidationError
+from portal.extensions import db
+from portal.models import AuditEntry, User
+from portal.services import accounts
+
+log = logging.getLogger(__name__)
+
+AUDIT_PAGE_SIZE = 50
+
+
+def get_account(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("There is no such account.")
+    return user
+
+
+def change_account(actor: User, target: User, active: bool) -> User:
+    """Deactivate or reactivate `target`, and keep a record of who did it."""
+    if target.id == actor.id:
+        raise ValidationError("You cannot deactivate your own account.")
+
+    db.session.add(
+        AuditEntry(
+            actor_id=actor.id,
+            target_id=target.id,
+            action="reactivate" if active else "deactivate",
+        )
+    )
+    accounts.set_active(target, active)
+    log.info(
+        "admin action actor_id=%s target_id=%s active=%s", actor.id, target.id, active
+    )
+    return target
+
+
+def audit_page(page: int) -> list[AuditEntry]:
+    return list(
+        db.session.scalars(
+            select(AuditEntry)
+            .order_by(AuditEntry.id.desc())
+            .limit(AUDIT_PAGE_SIZE + 1)
+            .offset((page - 1) * AUDIT_PAGE_SIZE)
+        )
+    )

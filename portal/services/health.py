@@ -1,0 +1,34 @@
+"""What /healthz reports: the database and, when configured, Redis."""
+
+import redis
+from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal.extensions import db
+
+
+def check() -> dict:
+    report = {"status": "ok", "database": "ok"}
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        db.session.rollback()
+        report["status"] = report["database"] = "unavailable"
+
+    redis_url = redis_url_in_use()
+    if redis_url:
+        try:
+            redis.Redis.from_url(redis_url, socket_timeout=1).ping()
+            report["redis"] = "ok"
+        except redis.RedisError:
+            report["status"] = report["redis"] = "unavailable"
+    return report
+
+
+def redis_url_in_use() -> str:
+    """REDIS_URL, or the limiter's storage when that is Redis."""
+    storage_uri = current_app.config["RATELIMIT_STORAGE_URI"]
+    if current_app.config["REDIS_URL"]:
+        return current_app.config["REDIS_URL"]
+    return storage_uri if storage_uri.startswith(("redis://", "rediss://")) else ""

@@ -1,0 +1,184 @@
+"""Fixtures: an app per test on SQLite and on PostgreSQL, and sign-up helpers.
+
+Every test that takes `app` runs once per database. PostgreSQL tests use a
+schema of their own (dropped at the end), so runs never see each other's
+rows. Where no PostgreSQL answers they are skipped, unless
+PORTAL_REQUIRE_PG=1 (set by CI) turns the skip into a failure.
+"""
+
+import os
+import re
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from portal import create_app
+from portal.config import TestConfig
+from portal.extensions import db
+
+PG_URL = os.environ.get(
+    "PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_PG = os.environ.get("PORTAL_REQUIRE_PG") == "1"
+PHONE = "+998901234567"
+OTHER_PHONE = "+998911234567"
+PASSWORD = "correct horse battery"
+CODES_IN_SMS = re.compile(r"confirmation code (\d{6})|invite code ([A-Z0-9]{8})")
+
+
+def pg_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure to connect means "not here"
+        return f"PostgreSQL at {PG_URL} does not answer: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url():
+    """A schema of this run's own on the test PostgreSQL, dropped at the end."""
+    reason = pg_available()
+    if reason:
+        if REQUIRE_PG:
+            pytest.fail(reason + " (PORTAL_REQUIRE_PG=1)")
+        pytest.skip(reason)
+
+    schema = f"portal_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}", schema
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_tables_ready():
+    return {"created": False}
+
+
+def make_app(database_url: str, **overrides):
+    config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
+    config.update(SQLALCHEMY_DATABASE_URI=database_url, **overrides)
+    return create_app(config)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    return request.param
+
+
+@pytest.fixture
+def config_overrides():
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def app(database, request, config_overrides, pg_tables_ready):
+    if database == "postgresql":
+        url, schema = request.getfixturevalue("pg_schema_url")
+        app = make_app(url, **config_overrides)
+        with app.app_context():
+            if not pg_tables_ready["created"]:
+                db.create_all()
+                pg_tables_ready["created"] = True
+            table_names = ", ".join(
+                f'"{table.name}"' for table in db.metadata.sorted_tables
+            )
+            db.session.execute(
+                sa.text(f"TRUNCATE {table_names} RESTART IDENTITY CASCADE")
+            )
+            db.session.commit()
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+    else:
+        app = make_app("sqlite://", **config_overrides)
+        with app.app_context():
+            db.create_all()
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def outbox(app):
+    """The messages the memory SMS backend was asked to send."""
+    return app.extensions["portal_sms"].messages
+
+
+def codes_sent_to(outbox, phone: str) -> tuple[str | None, str | None]:
+    """The newest confirmation code and invite code sent to a phone."""
+    for message in reversed(outbox):
+        if message["to"] == phone:
+            confirmation_code = invite_code = None
+            for match in CODES_IN_SMS.finditer(message["text"]):
+                confirmation_code = confirmation_code or match.group(1)
+                invite_code = invite_code or match.group(2)
+            return confirmation_code, invite_code
+    return None, None
+
+
+class ApiHelper:
+    """Drives the JSON API through sign-up steps, for tests of later steps."""
+
+    def __init__(self, client, outbox):
+        self.client = client
+        self.outbox = outbox
+
+    def post(self, path: str, body: dict, token: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.client.post(f"/api/v1{path}", json=body, headers=headers)
+
+    def get(self, path: str, token: str | None = None, **params):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.client.get(f"/api/v1{path}", headers=headers, query_string=params)
+
+    def register(self, phone: str = PHONE, **extra) -> tuple[str, str]:
+        response = self.post("/auth/register/", {"phone_number": phone, **extra})
+        assert response.status_code == 201, response.get_json()
+        return codes_sent_to(self.outbox, phone)
+
+    def verified(self, phone: str = PHONE, **extra) -> str:
+        """Register and confirm; return the invite code."""
+        confirmation_code, invite_code = self.register(phone, **extra)
+        response = self.post(
+            "/auth/verify-code/", {"phone_number": phone, "code": confirmation_code}
+        )
+        assert response.status_code == 200, response.get_json()
+        return invite_code
+
+    def member(self, phone: str = PHONE, **extra) -> dict:
+        """Register, confirm and sign in once with the invite code."""
+        invite_code = self.verified(phone, **extra)
+        response = self.post(
+            "/auth/login/", {"phone_number": phone, "invite_code": invite_code}
+        )
+        assert response.status_code == 200, response.get_json()
+        return {**response.get_json(), "invite_code": invite_code}
+
+    def with_password(self, phone: str = PHONE, password: str = PASSWORD) -> dict:
+        tokens = self.member(phone)
+        response = self.post(
+            "/users/set-password/", {"password": password}, token=tokens["access"]
+        )
+        assert response.status_code == 200, response.get_json()
+        return {**response.get_json(), "invite_code": tokens["invite_code"]}
+
+
+@pytest.fixture
+def api(client, outbox):
+    return ApiHelper(client, outbox)
