@@ -9,6 +9,7 @@ from portal.admin import bp
 from portal.admin.forms import AccountActionForm
 from portal.errors import PortalError
 from portal.limits import user_limits
+from portal.pages import page_number
 from portal.services import admin, directory
 
 
@@ -21,13 +22,6 @@ def admin_required(view):
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def page_number() -> int:
-    raw_page = request.args.get("page", "1")
-    if not (raw_page.isascii() and raw_page.isdigit()) or len(raw_page) > 6:
-        return 1
-    return max(int(raw_page), 1)
 
 
 @bp.get("/users")

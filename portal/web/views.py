@@ -16,6 +16,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.errors import PortalError
 from portal.limits import signup_limits, user_limits
+from portal.pages import page_number
 from portal.services import accounts, directory, health, referrals
 from portal.services.sms import recent_outbox
 from portal.web import bp
@@ -63,13 +64,6 @@ def is_safe_next(target: str | None) -> bool:
         return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc
-
-
-def page_number() -> int:
-    raw_page = request.args.get("page", "1")
-    if not (raw_page.isascii() and raw_page.isdigit()) or len(raw_page) > 6:
-        return 1
-    return max(int(raw_page), 1)
 
 
 @bp.get("/")
