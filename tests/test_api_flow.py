@@ -233,3 +233,63 @@ def test_openapi_lists_every_endpoint(client):
         "/users/activate-invite/",
         "/users/list/",
     }
+
+
+def test_refresh_rotates_and_a_reused_token_revokes_the_family(api):
+    tokens = api.member()
+    response = api.post("/auth/verify-token/", {"refresh": tokens["refresh"]})
+    assert response.status_code == 200
+    rotated = response.get_json()
+    assert rotated["refresh"] != tokens["refresh"]
+    assert api.get("/users/me/", token=rotated["access"]).status_code == 200
+
+    reused = api.post("/auth/refresh/", {"refresh": tokens["refresh"]})
+    assert reused.status_code == 401
+    family_revoked = api.post("/auth/refresh/", {"refresh": rotated["refresh"]})
+    assert family_revoked.status_code == 401
+
+
+def test_logout_revokes_the_refresh_token(api):
+    tokens = api.member()
+    response = api.post("/auth/logout/", {"refresh": tokens["refresh"]})
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    refused = api.post("/auth/verify-token/", {"refresh": tokens["refresh"]})
+    assert refused.status_code == 401
+
+
+def test_access_and_refresh_tokens_are_not_interchangeable(api):
+    tokens = api.member()
+    assert api.get("/users/me/", token=tokens["refresh"]).status_code == 401
+    response = api.post("/auth/verify-token/", {"refresh": tokens["access"]})
+    assert response.status_code == 401
+
+
+def test_password_reset_sets_a_new_password_and_ends_old_tokens(api, app, outbox):
+    tokens = api.with_password()
+    app.config["CODE_RESEND_COOLDOWN"] = 0
+    response = api.post("/auth/reset-password/", {"phone_number": PHONE})
+    assert response.status_code == 200
+    confirmation_code, invite_code = codes_sent_to(outbox, PHONE)
+    assert invite_code is None
+
+    response = api.post(
+        "/auth/reset-password/confirm/",
+        {
+            "phone_number": PHONE,
+            "code": confirmation_code,
+            "password": "new pass phrase",
+        },
+    )
+    assert response.status_code == 200
+    assert api.get("/users/me/", token=tokens["access"]).status_code == 401
+    assert api.get("/users/me/", token=response.get_json()["access"]).status_code == 200
+    old = api.post("/auth/login/", {"phone_number": PHONE, "password": PASSWORD})
+    assert old.status_code == 401
+
+
+def test_reset_password_answers_alike_for_unknown_numbers(api, outbox):
+    response = api.post("/auth/reset-password/", {"phone_number": OTHER_PHONE})
+    assert response.status_code == 200
+    assert "If this number has an account" in response.get_json()["message"]
+    assert outbox == []

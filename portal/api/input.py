@@ -8,6 +8,7 @@ from portal.errors import AuthenticationError, PortalError, ValidationError
 from portal.services import tokens
 
 MAX_FIELD_LENGTH = 256
+MAX_TOKEN_LENGTH = 4096
 
 
 class UnsupportedMediaType(PortalError):
@@ -25,7 +26,9 @@ def json_body() -> dict:
     return body
 
 
-def string_field(body: dict, name: str, *, required: bool = True) -> str | None:
+def string_field(
+    body: dict, name: str, *, required: bool = True, max_length: int = MAX_FIELD_LENGTH
+) -> str | None:
     """A string field: missing, null or blank is 'required'; other types are 400."""
     value = body.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -38,10 +41,10 @@ def string_field(body: dict, name: str, *, required: bool = True) -> str | None:
     if not isinstance(value, str):
         raise ValidationError("Some fields are invalid.", {name: ["Must be a string."]})
 
-    if len(value) > MAX_FIELD_LENGTH:
+    if len(value) > max_length:
         raise ValidationError(
             "Some fields are invalid.",
-            {name: [f"Must be at most {MAX_FIELD_LENGTH} characters."]},
+            {name: [f"Must be at most {max_length} characters."]},
         )
     return value
 

@@ -3,7 +3,13 @@
 from flask import current_app, g, jsonify, render_template, request, url_for
 
 from portal.api import bp
-from portal.api.input import bearer_required, int_query, json_body, string_field
+from portal.api.input import (
+    MAX_TOKEN_LENGTH,
+    bearer_required,
+    int_query,
+    json_body,
+    string_field,
+)
 from portal.api.openapi import openapi_document
 from portal.errors import ValidationError
 from portal.limits import signup_limits, user_limits
@@ -18,6 +24,10 @@ def route(rule: str, **options):
 
 def message(text: str, status: int = 200):
     return jsonify({"message": text}), status
+
+
+def refresh_field(body: dict) -> str:
+    return string_field(body, "refresh", max_length=MAX_TOKEN_LENGTH)
 
 
 def code_json(code: str | None) -> dict | None:
@@ -116,14 +126,14 @@ def login():
 @user_limits
 def refresh():
     body = json_body()
-    return jsonify(tokens.rotate(string_field(body, "refresh")))
+    return jsonify(tokens.rotate(refresh_field(body)))
 
 
 @route("/auth/logout/", methods=["POST"])
 @user_limits
 def logout():
     body = json_body()
-    tokens.logout(string_field(body, "refresh"))
+    tokens.logout(refresh_field(body))
     return "", 204
 
 
