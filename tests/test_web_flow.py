@@ -216,3 +216,15 @@ def test_healthz_reports_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["database"] == "ok"
+
+
+def test_member_activates_an_invite_code_on_the_profile_page(client, outbox):
+    inviter_code = sign_up_and_sign_in(client, outbox, PHONE)
+    submit(client, "/logout", {}, page="/me")
+    sign_up_and_sign_in(client, outbox, OTHER_PHONE)
+
+    response = submit(client, "/me", {"invite_code": inviter_code.lower()})
+    assert response.status_code == 302
+    profile = client.get("/me").get_data(as_text=True)
+    assert "The invite code is activated." in profile
+    assert f"You activated the invite code <code>{inviter_code}</code>" in profile

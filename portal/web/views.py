@@ -199,7 +199,9 @@ def me():
     status = 200
     if form.validate_on_submit():
         try:
-            referrals.activate_invite_code(current_user, form.invite_code.data)
+            referrals.activate_invite_code(
+                current_user._get_current_object(), form.invite_code.data
+            )
             flash("The invite code is activated.", "success")
             return redirect(url_for("web.me"))
         except PortalError as exc:
