@@ -228,3 +228,12 @@ def test_member_activates_an_invite_code_on_the_profile_page(client, outbox):
     profile = client.get("/me").get_data(as_text=True)
     assert "The invite code is activated." in profile
     assert f"You activated the invite code <code>{inviter_code}</code>" in profile
+
+
+def test_api_docs_page_loads_swagger_ui_from_static(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert 'data-spec-url="/api/v1/openapi.json"' in page
+    assert "<script>" not in page
