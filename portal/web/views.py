@@ -56,6 +56,13 @@ def failed(template: str, exc: PortalError | None = None, **context):
     return response
 
 
+def form_page(template: str, **context):
+    """Show a form: 200 on GET, 400 after a POST that did not validate."""
+    if request.method == "POST":
+        return failed(template, **context)
+    return render_template(template, **context)
+
+
 def is_safe_next(target: str | None) -> bool:
     """Only paths on this site: no scheme, host, backslash or control character."""
     if not target or not target.startswith("/") or target.startswith("//"):
@@ -85,9 +92,7 @@ def register():
 
     form = RegisterForm()
     if not form.validate_on_submit():
-        if request.method == "POST":
-            return failed("web/register.html", form=form)
-        return render_template("web/register.html", form=form)
+        return form_page("web/register.html", form=form)
 
     try:
         user = accounts.register(form.phone_number.data, form.referral_code.data)
@@ -108,10 +113,7 @@ def verify():
     resend_form = ResendForm(phone_number=form.phone_number.data)
 
     if not form.validate_on_submit():
-        template_args = {"form": form, "resend_form": resend_form}
-        if request.method == "POST":
-            return failed("web/verify.html", **template_args)
-        return render_template("web/verify.html", **template_args)
+        return form_page("web/verify.html", form=form, resend_form=resend_form)
 
     try:
         user = accounts.verify_phone(form.phone_number.data, form.code.data)
@@ -151,9 +153,7 @@ def login():
     if request.method == "GET":
         form.phone_number.data = request.args.get("phone_number", "")
     if not form.validate_on_submit():
-        if request.method == "POST":
-            return failed("web/login.html", form=form)
-        return render_template("web/login.html", form=form)
+        return form_page("web/login.html", form=form)
 
     try:
         if form.invite_code.data:
@@ -229,9 +229,7 @@ def me():
 def set_password():
     form = SetPasswordForm()
     if not form.validate_on_submit():
-        if request.method == "POST":
-            return failed("web/set_password.html", form=form)
-        return render_template("web/set_password.html", form=form)
+        return form_page("web/set_password.html", form=form)
 
     try:
         user = accounts.set_password(
@@ -251,9 +249,7 @@ def set_password():
 def reset_password():
     form = ResetRequestForm()
     if not form.validate_on_submit():
-        if request.method == "POST":
-            return failed("web/reset_password.html", form=form)
-        return render_template("web/reset_password.html", form=form)
+        return form_page("web/reset_password.html", form=form)
 
     try:
         accounts.request_password_reset(form.phone_number.data)
@@ -274,9 +270,7 @@ def reset_password_confirm():
     if request.method == "GET":
         form.phone_number.data = request.args.get("phone_number", "")
     if not form.validate_on_submit():
-        if request.method == "POST":
-            return failed("web/reset_password_confirm.html", form=form)
-        return render_template("web/reset_password_confirm.html", form=form)
+        return form_page("web/reset_password_confirm.html", form=form)
 
     try:
         user = accounts.confirm_password_reset(
