@@ -24,6 +24,10 @@ PG_URL = os.environ.get(
 )
 REQUIRE_PG = os.environ.get("PORTAL_REQUIRE_PG") == "1"
 DATABASES = ("sqlite", "postgresql")
+# One Redis key prefix per run, so parallel runs never share limiter counters.
+# Per run, not per test: Flask-Limiter keeps the first app's prefix on the
+# shared limiter for the whole process and ignores later ones.
+RUN_KEY_PREFIX = f"portal-test-{uuid.uuid4().hex[:12]}"
 PHONE = "+998901234567"
 OTHER_PHONE = "+998911234567"
 PASSWORD = "correct horse battery"
@@ -85,7 +89,11 @@ def pytest_terminal_summary(terminalreporter):
 
 def make_app(database_url: str, **overrides):
     config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
-    config.update(SQLALCHEMY_DATABASE_URI=database_url, **overrides)
+    config.update(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        RATELIMIT_KEY_PREFIX=RUN_KEY_PREFIX,
+        **overrides,
+    )
     return create_app(config)
 
 

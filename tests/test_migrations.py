@@ -125,6 +125,9 @@ def test_downgrade_from_0002_drops_only_the_trigram_indexes(migration_app):
 def seed_members(count: int) -> None:
     """Bulk-insert members with spread-out numbers and codes, then VACUUM.
 
+    Multiplying by a constant prime to the modulus spreads n without repeats,
+    so both unique columns stay unique.
+
     Rows inserted after a GIN index was built wait in its pending list until
     a vacuum merges them; the planner prices that list high, so without the
     vacuum (autovacuum's job in production) it would still pick a scan.
@@ -136,8 +139,9 @@ def seed_members(count: int) -> None:
                                invite_code, token_version, date_joined)
             SELECT '+9989' || lpad(((n * 7919) % 100000000)::text, 8, '0'),
                    true, true, false,
-                   upper(lpad(to_hex((n::bigint * 2654435761) % 4294967296), 8, '0')), 0, now()
-            FROM generate_series(1, :count) AS n
+                   upper(lpad(to_hex((n * 2654435761) % 4294967296), 8, '0')),
+                   0, now()
+            FROM generate_series(1::bigint, :count) AS n
             """
         ),
         {"count": count},
