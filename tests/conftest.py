@@ -3,7 +3,9 @@
 Every test that takes `app` runs once per database. PostgreSQL tests use a
 schema of their own (dropped at the end), so runs never see each other's
 rows. Where no PostgreSQL answers they are skipped, unless
-PORTAL_REQUIRE_PG=1 (set by CI) turns the skip into a failure.
+PORTAL_REQUIRE_PG=1 (set by CI) turns the skip into a failure. Each test
+carries the mark of its database (`-m sqlite`, `-m postgresql`), and the
+summary ends with the count of tests on each.
 """
 
 import os
@@ -21,6 +23,11 @@ PG_URL = os.environ.get(
     "PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_PG = os.environ.get("PORTAL_REQUIRE_PG") == "1"
+DATABASES = ("sqlite", "postgresql")
+# One Redis key prefix per run, so parallel runs never share limiter counters.
+# Per run, not per test: Flask-Limiter keeps the first app's prefix on the
+# shared limiter for the whole process and ignores later ones.
+RUN_KEY_PREFIX = f"portal-test-{uuid.uuid4().hex[:12]}"
 PHONE = "+998901234567"
 OTHER_PHONE = "+998911234567"
 PASSWORD = "correct horse battery"
@@ -30,7 +37,7 @@ CODES_IN_SMS = re.compile(r"confirmation code (\d{6})|invite code ([A-Z0-9]{8})"
 def pg_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
     try:
-        engine = sa.create_engine(PG_URL)
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
         engine.dispose()
@@ -64,13 +71,35 @@ def pg_tables_ready():
     return {"created": False}
 
 
+def pytest_terminal_summary(terminalreporter):
+    """One line per database: how many of its tests passed, failed, skipped."""
+    counts = {name: {"passed": 0, "failed": 0, "skipped": 0} for name in DATABASES}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            keywords = getattr(report, "keywords", {})
+            name = next((name for name in DATABASES if name in keywords), None)
+            if name is None or (report.when != "call" and outcome == "passed"):
+                continue
+            counts[name]["failed" if outcome == "error" else outcome] += 1
+    for name, tally in counts.items():
+        terminalreporter.write_line(
+            f"tests on {name}: " + ", ".join(f"{n} {k}" for k, n in tally.items())
+        )
+
+
 def make_app(database_url: str, **overrides):
     config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
-    config.update(SQLALCHEMY_DATABASE_URI=database_url, **overrides)
+    config.update(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        RATELIMIT_KEY_PREFIX=RUN_KEY_PREFIX,
+        **overrides,
+    )
     return create_app(config)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in DATABASES]
+)
 def database(request):
     return request.param
 

@@ -1,11 +1,15 @@
 """What /healthz reports: the database and, when configured, Redis."""
 
+import logging
+
 import redis
 from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 def check() -> dict:
@@ -18,11 +22,17 @@ def check() -> dict:
 
     redis_url = redis_url_in_use()
     if redis_url:
+        client = redis.Redis.from_url(
+            redis_url, socket_timeout=1, socket_connect_timeout=1, retry=None
+        )
         try:
-            redis.Redis.from_url(redis_url, socket_timeout=1).ping()
+            client.ping()
             report["redis"] = "ok"
-        except redis.RedisError:
+        except redis.RedisError as exc:
+            log.warning("healthz redis unavailable error=%s", type(exc).__name__)
             report["status"] = report["redis"] = "unavailable"
+        finally:
+            client.close()
     return report
 
 

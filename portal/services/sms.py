@@ -71,7 +71,13 @@ class ConsoleBackend:
 
 
 class InfobipBackend:
-    """Infobip's SMS API over `requests`, with timeouts and bounded retries."""
+    """Infobip's SMS API over `requests`, with timeouts and bounded retries.
+
+    Connection errors and 5xx answers are retried INFOBIP_RETRIES times with a
+    short backoff; a timed-out read is not, since the provider may already
+    have sent that SMS. The number goes in Infobip's documented form, the
+    international digits without `+`.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.url = app.config["INFOBIP_BASE_URL"].rstrip("/") + "/sms/2/text/advanced"
@@ -95,7 +101,11 @@ class InfobipBackend:
     def send(self, to: str, text: str) -> None:
         body = {
             "messages": [
-                {"destinations": [{"to": to}], "from": self.sender, "text": text}
+                {
+                    "destinations": [{"to": to.removeprefix("+")}],
+                    "from": self.sender,
+                    "text": text,
+                }
             ]
         }
         try:
@@ -117,6 +127,13 @@ class InfobipBackend:
             )
             raise SmsSendError
 
+        rejection = _rejection(response)
+        if rejection:
+            log.error(
+                "sms provider rejected to=%s reason=%s", mask_phone(to), rejection
+            )
+            raise SmsSendError
+
         log.info("sms accepted by provider to=%s", mask_phone(to))
 
 
@@ -126,8 +143,19 @@ def _provider_reason(response: requests.Response) -> str:
         error_body = response.json()
         exception = error_body["requestError"]["serviceException"]
         return f"{exception.get('messageId', '')} {exception.get('text', '')}".strip()
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return response.reason or "unknown"
+
+
+def _rejection(response: requests.Response) -> str:
+    """Infobip answers 200 even for a message it rejects; its status says so."""
+    try:
+        status = response.json()["messages"][0]["status"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+    if not isinstance(status, dict) or status.get("groupName") != "REJECTED":
+        return ""
+    return f"{status.get('name', '')} {status.get('description', '')}".strip()
 
 
 BACKENDS = {
