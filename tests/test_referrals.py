@@ -8,15 +8,25 @@ carries `referral_problem` with the code and the reason, `/users/me/` shows
 member's code. The pending code is dropped, so it is never tried again.
 """
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+import requests
+from sqlalchemy import select, update
 
+from portal.errors import Conflict, PortalError, ValidationError
 from portal.extensions import db
 from portal.models import User, utcnow
-from portal.services import accounts
-from tests.conftest import PASSWORD, codes_sent_to
+from portal.services import accounts, codes, referrals, tokens
+from tests.conftest import PASSWORD, codes_sent_to, make_app
 
 INVITER = "+998901000001"
 NEWCOMER = "+998901000002"
@@ -401,3 +411,262 @@ def test_directory_filter_with_odd_codes(api, invited_by, count):
 
     assert response.status_code == 200
     assert response.get_json()["count"] == count
+
+
+# Races: the database, not only Python, keeps the rules.
+
+
+def test_a_stale_second_activation_is_refused_by_the_database(app, api):
+    """Two requests of one member: the second read the row before the first wrote."""
+    inviter = api.member(INVITER)
+    other = api.member(THIRD)
+    api.member(NEWCOMER)
+    newcomer_id = user_row(NEWCOMER).id
+
+    with app.app_context():
+        stale_newcomer = db.session.get(User, newcomer_id)
+        with app.app_context():
+            fresh_newcomer = db.session.get(User, newcomer_id)
+            referrals.activate_invite_code(fresh_newcomer, inviter["invite_code"])
+        assert stale_newcomer.invited_by_id is None
+
+        with pytest.raises(Conflict):
+            referrals.activate_invite_code(stale_newcomer, other["invite_code"])
+
+    assert user_row(NEWCOMER).invited_by_id == user_row(INVITER).id
+
+
+def test_a_stale_activation_that_closes_a_cycle_is_refused_by_the_database(app, api):
+    """The inviter read the newcomer's row before the newcomer activated their code."""
+    inviter = api.member(INVITER)
+    newcomer = api.member(NEWCOMER)
+    inviter_id = user_row(INVITER).id
+    newcomer_id = user_row(NEWCOMER).id
+
+    with app.app_context():
+        stale_inviter = db.session.get(User, inviter_id)
+        stale_newcomer = referrals.find_code_owner(newcomer["invite_code"])
+        with app.app_context():
+            fresh_newcomer = db.session.get(User, newcomer_id)
+            referrals.activate_invite_code(fresh_newcomer, inviter["invite_code"])
+        assert stale_newcomer.invited_by_id is None
+
+        with pytest.raises(ValidationError) as refusal:
+            referrals.activate_invite_code(stale_inviter, newcomer["invite_code"])
+
+    assert refusal.value.errors == {"invite_code": [referrals.INVITED_YOU]}
+    assert user_row(INVITER).invited_by_id is None
+
+
+@pytest.fixture
+def shared_app(database, request, tmp_path):
+    """An app whose database other processes and connections can open too.
+
+    PostgreSQL: the usual private schema. SQLite: a file, not memory.
+    """
+    if database == "postgresql":
+        app = request.getfixturevalue("app")
+        yield app
+        return
+
+    app = make_app(f"sqlite:///{tmp_path / 'referrals.sqlite3'}")
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def quick_member(phone_e164: str) -> tuple[User, str]:
+    """A member straight in the database, with an access token."""
+    member = User(
+        phone_e164=phone_e164,
+        is_verified=True,
+        first_login_at=utcnow(),
+        invite_code=codes.new_invite_code(),
+    )
+    db.session.add(member)
+    db.session.commit()
+    return member, tokens.issue_pair(member)["access"]
+
+
+def test_an_activation_waits_for_a_concurrent_one_that_would_close_a_cycle(
+    shared_app,
+):
+    """Another transaction has made the newcomer the inviter's invitee, uncommitted.
+
+    The inviter's activation of the newcomer's code must wait for it and
+    then be refused, not slip past the uncommitted row.
+    """
+    inviter, _ = quick_member(INVITER)
+    newcomer, _ = quick_member(NEWCOMER)
+    inviter_id, newcomer_id = inviter.id, newcomer.id
+    newcomer_code = newcomer.invite_code
+    outcome = {}
+
+    def inviter_activates():
+        with shared_app.app_context():
+            try:
+                referrals.activate_invite_code(
+                    db.session.get(User, inviter_id), newcomer_code
+                )
+                outcome["answer"] = "activated"
+            except PortalError as exc:
+                outcome["answer"] = exc.errors
+
+    with db.engine.connect() as other_connection:
+        other_transaction = other_connection.begin()
+        other_connection.execute(
+            update(User)
+            .where(User.id == newcomer_id)
+            .values(invited_by_id=inviter_id, invited_at=utcnow())
+        )
+        worker = threading.Thread(target=inviter_activates)
+        worker.start()
+        worker.join(timeout=1.5)
+        waited = worker.is_alive()
+        other_transaction.commit()
+    worker.join(timeout=15)
+
+    assert waited
+    assert outcome["answer"] == {"invite_code": [referrals.INVITED_YOU]}
+    assert user_row(INVITER).invited_by_id is None
+    assert user_row(NEWCOMER).invited_by_id == inviter_id
+
+
+@pytest.fixture
+def server(shared_app, tmp_path):
+    """Gunicorn, four processes of four threads each, on the test database."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("FLASK")
+    }
+    environment.update(
+        SECRET_KEY=shared_app.config["SECRET_KEY"],
+        DATABASE_URL=shared_app.config["SQLALCHEMY_DATABASE_URI"],
+        SMS_BACKEND="memory",
+        RATELIMIT_ENABLED="false",
+        LOG_LEVEL="WARNING",
+    )
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "4",
+                "--threads",
+                "4",
+                "--bind",
+                "127.0.0.1:0",
+                "--error-logfile",
+                "-",
+                "portal:create_app()",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield wait_until_serving(process, log_path)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def wait_until_serving(process: subprocess.Popen, log_path: Path) -> str:
+    """The server's base URL once its workers answer /healthz (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    base_url = None
+    while time.monotonic() < deadline and process.poll() is None:
+        found = LISTENING.search(log_path.read_text())
+        if found:
+            base_url = found.group(1)
+            try:
+                if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    return base_url
+            except requests.RequestException:
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not start: {log_path.read_text()[-2000:]}")
+
+
+LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
+
+
+def post_all_at_once(base_url: str, requests_to_send: list[tuple[str, str]]) -> list:
+    """POST every (token, code) activation from its own thread, released together."""
+    barrier = threading.Barrier(len(requests_to_send))
+    answers = [None] * len(requests_to_send)
+
+    def send(index: int, token: str, code: str) -> None:
+        barrier.wait(timeout=10)
+        response = requests.post(
+            f"{base_url}/api/v1/users/activate-invite/",
+            json={"invite_code": code},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        answers[index] = (response.status_code, response.json())
+
+    threads = [
+        threading.Thread(target=send, args=(index, token, code))
+        for index, (token, code) in enumerate(requests_to_send)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+def test_concurrent_activations_by_one_member_give_exactly_one_success(
+    shared_app, server
+):
+    newcomer, newcomer_token = quick_member(NEWCOMER)
+    owners = [quick_member(phone(number))[0] for number in range(16)]
+    codes_by_owner = {owner.id: owner.invite_code for owner in owners}
+
+    answers = post_all_at_once(
+        server, [(newcomer_token, code) for code in codes_by_owner.values()]
+    )
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * 15, answers
+    winner = next(body for status, body in answers if status == 200)
+    inviter_id = user_row(NEWCOMER).invited_by_id
+    assert winner["user"]["activated_invite_code"] == {
+        "code": codes_by_owner[inviter_id]
+    }
+
+
+def test_members_activating_each_others_codes_at_once_never_form_a_cycle(
+    shared_app, server
+):
+    pairs = [
+        (quick_member(phone(2 * pair)), quick_member(phone(2 * pair + 1)))
+        for pair in range(4)
+    ]
+    requests_to_send = []
+    for (first, first_token), (second, second_token) in pairs:
+        requests_to_send.append((first_token, second.invite_code))
+        requests_to_send.append((second_token, first.invite_code))
+
+    answers = post_all_at_once(server, requests_to_send)
+
+    for pair_index in range(4):
+        pair_answers = answers[2 * pair_index : 2 * pair_index + 2]
+        assert sorted(status for status, _ in pair_answers) == [200, 400], answers
+        refused = next(body for status, body in pair_answers if status == 400)
+        assert refused["errors"] == {"invite_code": [referrals.INVITED_YOU]}
+    for (first, _), (second, _) in pairs:
+        first_row, second_row = user_row(first.phone_e164), user_row(second.phone_e164)
+        assert (first_row.invited_by_id == second_row.id) != (
+            second_row.invited_by_id == first_row.id
+        )
