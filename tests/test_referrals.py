@@ -548,12 +548,19 @@ def server(shared_app, tmp_path):
         LOG_LEVEL="WARNING",
     )
     log_path = tmp_path / "gunicorn.log"
+    # An empty settings file, so the project's gunicorn.conf.py (and the .env
+    # it reads) cannot change the server under test.
+    settings_path = tmp_path / "gunicorn_settings.py"
+    settings_path.write_text("")
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config",
+                str(settings_path),
+                "--no-control-socket",
                 "--workers",
                 "4",
                 "--threads",
