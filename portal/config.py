@@ -55,6 +55,7 @@ class Config:
     OUTBOX_SIZE = _env_int("OUTBOX_SIZE", 50)
 
     DIRECTORY_PAGE_SIZE = _env_int("DIRECTORY_PAGE_SIZE", 20)
+    INVITED_PAGE_SIZE = _env_int("INVITED_PAGE_SIZE", 20)
     API_PAGE_SIZE = _env_int("API_PAGE_SIZE", 10)
     API_MAX_PAGE_SIZE = 100
 

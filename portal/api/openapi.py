@@ -204,7 +204,7 @@ def openapi_document() -> dict:
             "post": operation(
                 "Activate another member's public invite code, once ever.",
                 {"200": answer("Activated.", "Activated")},
-                (*BODY_ERRORS, 401, 409),
+                (*BODY_ERRORS, 401, 403, 409),
                 body(["invite_code"], {"invite_code": {"type": "string"}}),
                 secured=True,
             )

@@ -50,16 +50,16 @@ def register(raw_phone: str, raw_referral_code: str | None = None) -> User:
     """Create the account (or reuse an unverified one) and send its codes."""
     phone_e164 = normalize_phone(raw_phone)
     require_allowed_region(phone_e164)
-    referral_code = None
-    if raw_referral_code and raw_referral_code.strip():
-        referral_code = referrals.check_referral_code(raw_referral_code)
-
     user = find_user(phone_e164)
     if user is not None and user.is_verified:
         raise Conflict(
             "This phone number is already registered. Sign in instead.",
             {"phone_number": ["This phone number is already registered."]},
         )
+
+    referral_code = None
+    if raw_referral_code and raw_referral_code.strip():
+        referral_code = referrals.check_referral_code(raw_referral_code)
 
     if user is None:
         user = User(phone_e164=phone_e164, pending_referral_code=referral_code)
@@ -305,7 +305,13 @@ def login_with_invite_code(raw_phone: str, raw_invite_code: str) -> SignIn:
 
 
 def _activate_pending_referral(user: User) -> str | None:
-    """Activate the code given at registration; a refusal never blocks sign-in."""
+    """Activate the code given at registration; a refusal never blocks sign-in.
+
+    The code can stop being valid between registration and this first
+    sign-in when its owner is deactivated or made an admin. The person is
+    then told why and that they may activate another code; the pending code
+    is dropped either way, so it is never tried again.
+    """
     referral_code = user.pending_referral_code
     if not referral_code:
         return None
@@ -316,7 +322,8 @@ def _activate_pending_referral(user: User) -> str | None:
     except PortalError as exc:
         db.session.rollback()
         problem = (
-            f"The referral code {referral_code} could not be activated: {exc.message}"
+            f"The referral code {referral_code} could not be activated: "
+            f"{exc.message} You can activate another member's code on your profile."
         )
         log.info("referral refused user_id=%s", user.id)
 

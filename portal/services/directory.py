@@ -3,11 +3,11 @@
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, false, func, or_, select
 
 from portal.extensions import db
 from portal.models import User
-from portal.services.codes import normalize_invite_code
+from portal.services.codes import looks_like_invite_code, normalize_invite_code
 
 # A query made only of these reads as a phone number: "90 123", "+99890123".
 PHONE_QUERY = re.compile(r"^[0-9+\-.() ]+$")
@@ -62,14 +62,19 @@ def status_condition(status: str):
 def _filtered(base: Select, query_text: str, invited_by_code: str | None) -> Select:
     if query_text.strip():
         base = base.where(search_condition(query_text))
-    if invited_by_code is not None:
-        inviter_id = (
-            select(User.id)
-            .where(User.invite_code == normalize_invite_code(invited_by_code))
-            .scalar_subquery()
-        )
-        base = base.where(User.invited_by_id == inviter_id)
+    if invited_by_code is not None and invited_by_code.strip():
+        base = base.where(invited_by_condition(invited_by_code))
     return base
+
+
+def invited_by_condition(raw_code: str):
+    """Accounts that activated this public invite code; a malformed one matches none."""
+    code = normalize_invite_code(raw_code)
+    if not looks_like_invite_code(code):
+        return false()
+
+    inviter_id = select(User.id).where(User.invite_code == code).scalar_subquery()
+    return User.invited_by_id == inviter_id
 
 
 def find_accounts(

@@ -18,6 +18,7 @@ from portal.errors import PortalError
 from portal.limits import signup_limits, user_limits
 from portal.pages import page_number
 from portal.services import accounts, directory, health, referrals
+from portal.services.codes import normalize_invite_code
 from portal.services.sms import recent_outbox
 from portal.web import bp
 from portal.web.forms import (
@@ -31,8 +32,6 @@ from portal.web.forms import (
     SetPasswordForm,
     VerifyForm,
 )
-
-INVITED_PAGE_SIZE = 20
 
 
 def show_errors(form, exc: PortalError) -> None:
@@ -91,6 +90,8 @@ def register():
         return redirect(url_for("web.me"))
 
     form = RegisterForm()
+    if request.method == "GET":
+        form.referral_code.data = request.args.get("referral_code", "")[:16]
     if not form.validate_on_submit():
         return form_page("web/register.html", form=form)
 
@@ -194,14 +195,14 @@ def logout():
 @login_required
 @user_limits
 def me():
+    member = current_user._get_current_object()
     form = ActivateInviteForm()
     page = page_number()
+    page_size = current_app.config["INVITED_PAGE_SIZE"]
     status = 200
     if form.validate_on_submit():
         try:
-            referrals.activate_invite_code(
-                current_user._get_current_object(), form.invite_code.data
-            )
+            referrals.activate_invite_code(member, form.invite_code.data)
             flash("The invite code is activated.", "success")
             return redirect(url_for("web.me"))
         except PortalError as exc:
@@ -211,14 +212,14 @@ def me():
         status = 400
 
     invited = referrals.invited_members(
-        current_user, limit=INVITED_PAGE_SIZE + 1, offset=(page - 1) * INVITED_PAGE_SIZE
+        member, limit=page_size + 1, offset=(page - 1) * page_size
     )
     page_html = render_template(
         "web/me.html",
         form=form,
-        invited=invited[:INVITED_PAGE_SIZE],
+        invited=invited[:page_size],
         page=page,
-        has_next=len(invited) > INVITED_PAGE_SIZE,
+        has_next=len(invited) > page_size,
     )
     return page_html, status
 
@@ -290,7 +291,8 @@ def reset_password_confirm():
 @user_limits
 def users():
     search = request.args.get("search", "")[: directory.MAX_QUERY_LENGTH]
-    invited_by = request.args.get("invited_by") or None
+    invited_by = request.args.get("invited_by", "")[: directory.MAX_QUERY_LENGTH]
+    invited_by = normalize_invite_code(invited_by) or None
     page = page_number()
     page_size = current_app.config["DIRECTORY_PAGE_SIZE"]
     result = directory.find_accounts(
