@@ -155,3 +155,14 @@ def test_seed_users_refuses_a_count_out_of_range(runner, count):
     assert result.exit_code == 2
     assert "Invalid value for 'COUNT'" in result.output
     assert all_users() == []
+
+
+def test_seed_users_stops_before_numbers_run_out_of_digits(runner):
+    db.session.add(User(phone_e164="+998999999990", is_verified=True))
+    db.session.commit()
+
+    result = runner.invoke(args=["seed-users", "20"])
+
+    assert result.exit_code == 1
+    assert "Only 9 more seeded numbers fit" in result.output
+    assert len(all_users()) == 1
