@@ -215,9 +215,10 @@ class PageWatcher:
                 return
         self.problems.append(f"console {message.text} at {message.location}")
 
-    def screenshot(self, page, label: str = "") -> Path:
+    def screenshot(self, page, label: str = "", file_name: str = "") -> Path:
+        """Save a full-page PNG, named after the test unless `file_name` is given."""
         suffix = f"-{label}" if label else ""
-        path = SCREENSHOTS / f"{self.test_name}{suffix}.png"
+        path = SCREENSHOTS / f"{file_name or self.test_name + suffix}.png"
         # caret="hide" would add a <style> to the page: the CSP blocks it, and
         # htmx's history snapshot keeps it, so a later "back" logs a violation.
         page.screenshot(path=str(path), full_page=True, caret="initial")
