@@ -8,6 +8,9 @@ and its admin from `flask create-admin`, the same commands people use.
 Every page a test opens collects console messages and page errors; any error
 (a CSP violation included) fails the test at teardown, and every page leaves
 a screenshot in test-artifacts/screenshots/.
+
+Without /usr/bin/chromium the suite is skipped, unless PORTAL_REQUIRE_BROWSER=1
+(set by CI) turns the skip into a failure.
 """
 
 import itertools
