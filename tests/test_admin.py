@@ -146,7 +146,7 @@ def test_the_list_shows_the_columns_an_admin_needs(admin_client, api):
     assert rows[PHONE][6] != "never"
     assert rows[PHONE][7:] == ["active", "Deactivate"]
     other_code = user_by_phone(OTHER_PHONE).invite_code
-    assert rows[OTHER_PHONE][3:5] == [other_code, inviter_code]
+    assert rows[OTHER_PHONE][3:5] == [other_code, f"{PHONE} {inviter_code}"]
     assert rows[UNVERIFIED_PHONE][:4] == [UNVERIFIED_PHONE, "no", "no", "not yet used"]
     assert rows[UNVERIFIED_PHONE][6] == "never"
     assert rows[ADMIN_PHONE][0] == f"{ADMIN_PHONE} (admin)"
