@@ -13,8 +13,9 @@ from portal.models import User, utcnow
 from portal.services import accounts, codes
 
 SEED_BATCH_SIZE = 10_000
-# Uzbek mobile numbers +998 9X XXX XX XX leave room for ten million members.
+# Uzbek mobile numbers +998 9X XXX XX XX: eight digits after the prefix.
 SEED_PREFIX = "+9989"
+SEED_DIGITS = 8
 
 
 def register(app: Flask) -> None:
@@ -50,22 +51,30 @@ def create_admin(phone: str, password_stdin: bool) -> None:
 def seed_users(count: int) -> None:
     """Insert COUNT fake verified members who have signed in once, in batches.
 
-    Their numbers follow the highest seeded number, so seeding twice adds
-    more members; they have no password, and their invite codes are public.
+    Their numbers follow the highest number that starts with SEED_PREFIX, so
+    seeding twice adds more members; they have no password, and their invite
+    codes are public.
     """
     started = time.perf_counter()
     next_number = _first_free_seed_number()
+    room = 10**SEED_DIGITS - next_number
+    if count > room:
+        raise click.ClickException(
+            f"Only {room} more seeded numbers fit after the highest {SEED_PREFIX} "
+            "number in the database."
+        )
+
     now = utcnow()
     inserted = 0
     with click.progressbar(length=count, label="Seeding members") as progress:
         while inserted < count:
             batch_size = min(SEED_BATCH_SIZE, count - inserted)
             rows = []
-            for offset in range(batch_size):
+            for number in range(next_number, next_number + batch_size):
                 invite_code = codes.new_invite_code()
                 rows.append(
                     {
-                        "phone_e164": f"{SEED_PREFIX}{next_number + offset:08d}",
+                        "phone_e164": f"{SEED_PREFIX}{number:0{SEED_DIGITS}d}",
                         "is_verified": True,
                         "is_active": True,
                         "is_admin": False,

@@ -14,6 +14,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask import g
+from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.config import TestConfig
@@ -87,6 +89,20 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request starts with an empty `flask.g`.
+
+    The `app` fixture keeps an app context open for the whole test, and a
+    request reuses it, so without this `g` would carry Flask-Login's user and
+    Flask-WTF's CSRF token from one request (and one client) to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        for name in list(vars(g)):
+            delattr(g, name)
+        return super().open(*args, **kwargs)
+
+
 def make_app(database_url: str, **overrides):
     config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
     config.update(
@@ -94,7 +110,9 @@ def make_app(database_url: str, **overrides):
         RATELIMIT_KEY_PREFIX=RUN_KEY_PREFIX,
         **overrides,
     )
-    return create_app(config)
+    app = create_app(config)
+    app.test_client_class = FreshGlobalsClient
+    return app
 
 
 @pytest.fixture(

@@ -12,6 +12,13 @@ from portal.limits import user_limits
 from portal.pages import page_number
 from portal.services import admin, directory
 
+LIST_ARGS = ("status", "search", "invited_by", "page")
+
+
+def list_args() -> dict[str, str]:
+    """The account list's filters, kept through an action and back."""
+    return {name: request.args[name] for name in LIST_ARGS if request.args.get(name)}
+
 
 def admin_required(view):
     @wraps(view)
@@ -53,6 +60,7 @@ def users():
         page=page,
         has_next=page * page_size < result.total,
         form=AccountActionForm(),
+        list_args=list_args(),
     )
 
 
@@ -66,7 +74,11 @@ def change_account(user_id: int, action: str):
     form = AccountActionForm()
     if not (form.validate_on_submit() and form.confirmed.data == "yes"):
         return render_template(
-            "admin/confirm.html", target=target, action=action, form=form
+            "admin/confirm.html",
+            target=target,
+            action=action,
+            form=form,
+            back_args=list_args(),
         )
 
     try:
@@ -74,7 +86,7 @@ def change_account(user_id: int, action: str):
         flash(f"{target.phone_e164} is {action}d.", "success")
     except PortalError as exc:
         flash(exc.message, "error")
-    return redirect(url_for("admin.users", status=request.args.get("status", "all")))
+    return redirect(url_for("admin.users", **list_args()))
 
 
 @bp.get("/audit")

@@ -26,6 +26,10 @@ def change_account(actor: User, target: User, active: bool) -> User:
     if target.id == actor.id:
         raise ValidationError("You cannot deactivate your own account.")
 
+    if target.is_active == active:
+        state = "active" if active else "deactivated"
+        raise ValidationError(f"{target.phone_e164} is already {state}.")
+
     db.session.add(
         AuditEntry(
             actor_id=actor.id,
