@@ -236,7 +236,7 @@ def test_two_members_activating_each_other_at_once_never_both_succeed(server):
         second = member(server, f"+99891{round_number}000002")
         pairs = [(first, second), (second, first)] * (PARALLEL // 2)
 
-        def activate(index: int):
+        def activate(index: int, pairs=pairs):
             invitee, inviter = pairs[index]
             return server.post(
                 "/api/v1/users/activate-invite/",
