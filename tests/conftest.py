@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 
 from portal import create_app
 from portal.config import TestConfig
@@ -94,7 +95,17 @@ def make_app(database_url: str, **overrides):
         RATELIMIT_KEY_PREFIX=RUN_KEY_PREFIX,
         **overrides,
     )
-    return create_app(config)
+    app = create_app(config)
+
+    @app.teardown_request
+    def forget_request_globals(exc):
+        """Tests hold one app context, so `g` would outlive each request: clear
+        it as a new context would, or Flask-Login's cached user and Flask-WTF's
+        CSRF token leak from one request (and one test client) to the next."""
+        for name in list(g):
+            g.pop(name)
+
+    return app
 
 
 @pytest.fixture(

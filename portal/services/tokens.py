@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from portal.errors import AuthenticationError
 from portal.extensions import db
-from portal.models import RefreshToken, User, utcnow
+from portal.models import RefreshToken, User, is_row_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def decode(token: str, expected_type: str) -> dict:
 
     if claims.get("type") != expected_type:
         raise AuthenticationError(f"This is not an {expected_type} token.")
-    if not str(claims["sub"]).isdigit() or not isinstance(claims["ver"], int):
+    if not is_row_id(str(claims["sub"])) or not isinstance(claims["ver"], int):
         raise AuthenticationError("The token is invalid or has expired.")
     return claims
 
