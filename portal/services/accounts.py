@@ -146,8 +146,10 @@ def claim_send(user: User) -> datetime:
 
     One conditional UPDATE claims the cooldown and holds the account's row
     until the caller commits or rolls back, so parallel sends to one phone
-    wait for each other and all but one get 429.
+    wait for each other and all but one get 429. Every send passes here, so
+    the region check also stops accounts made before a region was dropped.
     """
+    require_allowed_region(user.phone_e164)
     now = utcnow()
     cooldown = timedelta(seconds=current_app.config["CODE_RESEND_COOLDOWN"])
     claimed = db.session.execute(
@@ -264,6 +266,7 @@ def verify_phone(raw_phone: str, raw_code: str) -> User:
 def get_code(raw_phone: str) -> User:
     """Send a new code to an account that has not signed in yet."""
     phone_e164 = normalize_phone(raw_phone)
+    require_allowed_region(phone_e164)
     user = find_user(phone_e164)
     if user is None:
         raise NotFound(
@@ -387,6 +390,7 @@ def request_password_reset(raw_phone: str) -> None:
     cooldown nothing is sent, but no error tells that the account exists.
     """
     phone_e164 = normalize_phone(raw_phone)
+    require_allowed_region(phone_e164)
     user = find_user(phone_e164)
     if user is None or not user.has_signed_in or not user.is_active:
         log.info("password reset for no account")
