@@ -41,6 +41,19 @@ def string_field(
     if not isinstance(value, str):
         raise ValidationError("Some fields are invalid.", {name: ["Must be a string."]})
 
+    if "\x00" in value:
+        raise ValidationError(
+            "Some fields are invalid.", {name: ["Must not contain NUL characters."]}
+        )
+
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "Some fields are invalid.", {name: ["Must be valid Unicode text."]}
+            ) from None
+
     if len(value) > max_length:
         raise ValidationError(
             "Some fields are invalid.",
