@@ -9,6 +9,8 @@ from portal.services import tokens
 
 MAX_FIELD_LENGTH = 256
 MAX_TOKEN_LENGTH = 4096
+# Paging numbers longer than this are refused before they reach the database.
+MAX_QUERY_DIGITS = 9
 
 
 class UnsupportedMediaType(PortalError):
@@ -68,7 +70,7 @@ def int_query(name: str, default: int, minimum: int, maximum: int | None) -> int
         return default
 
     text = raw_value.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_QUERY_DIGITS:
         raise ValidationError(
             "Some query parameters are invalid.", {name: ["Must be a whole number."]}
         )
