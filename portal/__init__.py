@@ -84,6 +84,9 @@ def check_secret_key(app: Flask) -> None:
 def configure_logging(app: Flask) -> None:
     portal_logger = logging.getLogger("portal")
     portal_logger.setLevel(app.config["LOG_LEVEL"])
+    # SQL rows hold hashes and invite codes: a DEBUG root logger must not print
+    # them. SQLALCHEMY_ECHO still works, as it sets the engine's own logger.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     if not logging.getLogger().handlers and not portal_logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(

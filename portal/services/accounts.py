@@ -1,6 +1,5 @@
 """Accounts: registration, confirmation codes, sign-in and passwords (SPEC §2)."""
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,11 +20,12 @@ from portal.errors import (
 )
 from portal.extensions import db
 from portal.models import PhoneCode, SmsSend, User, utcnow
+from portal.security_log import security_logger
 from portal.services import codes, passwords, referrals, tokens
 from portal.services.phones import normalize_phone, require_allowed_region
 from portal.services.sms import SmsSendError, compose_message, send_sms
 
-log = logging.getLogger(__name__)
+log = security_logger(__name__)
 
 BAD_CODE = "The code is wrong, used or expired. Request a new one."
 BAD_CREDENTIALS = "The phone number, invite code or password is wrong."
@@ -423,9 +423,6 @@ def set_active(user: User, active: bool) -> User:
     if not active:
         end_sessions(user)
     db.session.commit()
-    log.info(
-        "account %s user_id=%s", "reactivated" if active else "deactivated", user.id
-    )
     return user
 
 
