@@ -18,7 +18,7 @@ FAILED_LOGIN = {
     "message": "The phone number, invite code or password is wrong.",
     "errors": {},
 }
-TIMING_ROUNDS = 5
+TIMING_ROUNDS = 3
 
 
 @pytest.fixture
