@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from portal.api.input import MAX_FIELD_LENGTH, MAX_TOKEN_LENGTH
 from portal.services import accounts
 from tests.conftest import OTHER_PHONE, PASSWORD, PHONE
 from tests.security_helpers import csrf_token, web_sign_in
@@ -153,9 +154,8 @@ def test_missing_null_or_blank_field_is_400(api, token, path):
 @pytest.mark.parametrize("path", BODIES)
 def test_nul_surrogates_and_very_long_strings_are_400(client, token, path):
     for field in BODIES[path]:
-        longest = 2048 if field == "refresh" else 256
+        longest = MAX_TOKEN_LENGTH if field == "refresh" else MAX_FIELD_LENGTH
         spoiled = {
-            "+99890\x001234567": "Must not contain NUL characters.",
             "\ud800 surrogate": "Must be valid Unicode text.",
             "x" * 10_000: f"Must be at most {longest} characters.",
         }
@@ -165,6 +165,21 @@ def test_nul_surrogates_and_very_long_strings_are_400(client, token, path):
             response = post_raw(client, path, body, token=token)
 
             assert_field_error(response, field, message)
+
+
+@pytest.mark.parametrize("path", BODIES)
+def test_nul_characters_never_reach_the_database(client, token, path):
+    """Each service refuses a NUL its own way; a password may hold one."""
+    for field in BODIES[path]:
+        body = json.dumps({**BODIES[path], field: "+99890\x00123 ABC\x00DEFGH"})
+
+        response = post_raw(client, path, body, token=token)
+
+        assert response.status_code < 500, (path, field)
+        if field == "refresh" or (path, field) == ("/auth/login/", "invite_code"):
+            assert response.status_code == 401
+        elif field != "password":
+            assert_field_error(response, field)
 
 
 @pytest.mark.parametrize(

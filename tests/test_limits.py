@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import SmsSend, User
 from portal.services import accounts, tokens
-from tests.conftest import PHONE, codes_sent_to, make_app
+from tests.conftest import PHONE, RUN_KEY_PREFIX, codes_sent_to, make_app
 from tests.live_server import LiveServer
 from tests.security_helpers import csrf_token, web_sign_in
 
@@ -318,7 +318,12 @@ def test_redis_counters_are_shared_by_separate_processes(tmp_path):
     this_process = make_app(database_url, **settings)
     with this_process.app_context():
         db.create_all()
-    server = LiveServer(database_url, tmp_path / "server.log", **settings)
+    server = LiveServer(
+        database_url,
+        tmp_path / "server.log",
+        RATELIMIT_KEY_PREFIX=RUN_KEY_PREFIX,
+        **settings,
+    )
     try:
         local_client = this_process.test_client()
         for phone in ("+998901111111", "+998902222222"):

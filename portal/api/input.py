@@ -43,11 +43,6 @@ def string_field(
     if not isinstance(value, str):
         raise ValidationError("Some fields are invalid.", {name: ["Must be a string."]})
 
-    if "\x00" in value:
-        raise ValidationError(
-            "Some fields are invalid.", {name: ["Must not contain NUL characters."]}
-        )
-
     if not value.isascii():
         try:
             value.encode()
