@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import DEFAULT_SECRET_KEY, Config, DevConfig
@@ -18,6 +19,17 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+class PortalJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply for the parser is
+    bad JSON (a 400) rather than a RecursionError (a 500)."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("The JSON is nested too deeply.") from None
+
+
 def create_app(config: type[Config] | Mapping | None = None) -> Flask:
     """Build the application; `config` is a config class or a mapping of overrides."""
     app = Flask(
@@ -26,6 +38,7 @@ def create_app(config: type[Config] | Mapping | None = None) -> Flask:
         template_folder="../templates",
         static_folder="../static",
     )
+    app.json = PortalJSONProvider(app)
     load_config(app, config)
     check_secret_key(app)
 
@@ -71,6 +84,9 @@ def check_secret_key(app: Flask) -> None:
 def configure_logging(app: Flask) -> None:
     portal_logger = logging.getLogger("portal")
     portal_logger.setLevel(app.config["LOG_LEVEL"])
+    # SQL rows hold hashes and invite codes: a DEBUG root logger must not print
+    # them. SQLALCHEMY_ECHO still works, as it sets the engine's own logger.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     if not logging.getLogger().handlers and not portal_logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(

@@ -3,13 +3,13 @@
 from flask_login import LoginManager
 
 from portal.extensions import db
-from portal.models import User
+from portal.models import User, is_row_id
 
 
 def load_session_user(session_id: str) -> User | None:
     """Accept a session only while its token version is the account's current one."""
     user_id, _, version = session_id.partition(".")
-    if not (user_id.isdigit() and version.isdigit()):
+    if not (is_row_id(user_id) and version.isascii() and version.isdigit()):
         return None
     user = db.session.get(User, int(user_id))
     if user is None or not user.is_active or user.token_version != int(version):

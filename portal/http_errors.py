@@ -1,7 +1,5 @@
 """Turn every error into the right answer: JSON under /api, a page elsewhere."""
 
-import logging
-
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
@@ -9,8 +7,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.security_log import security_logger
 
-log = logging.getLogger(__name__)
+log = security_logger(__name__)
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -63,11 +62,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limit(exc: RateLimitExceeded):
-        log.warning("rate limited path=%s ip=%s", request.path, request.remote_addr)
+        log.warning("rate limited path=%s", request.path)
         return error_response(429, MESSAGES[429], retry_after=retry_after_for(exc))
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(exc: CSRFError):
+        log.warning("csrf refused path=%s", request.path)
         return error_response(
             400,
             "The form expired or was sent from another site. "

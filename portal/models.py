@@ -16,6 +16,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
+# Integer ids are 32-bit on PostgreSQL; a bigger number names no row and
+# would make the database raise instead of answering "not found".
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(text: str) -> bool:
+    """True for the decimal text of an id any table could hold."""
+    return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ROW_ID
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

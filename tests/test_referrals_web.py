@@ -10,7 +10,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from flask import g
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -25,21 +24,6 @@ ADMIN = "+998909999999"
 UNKNOWN_CODE = "No member has this invite code."
 INVITED_YOU = "This member activated your invite code, so you cannot activate theirs."
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_caches(app):
-    """Forget what the last request cached in `g`, as a real request would.
-
-    The `app` fixture keeps one app context open for the whole test, and
-    Flask-Login (the user) and Flask-WTF (the CSRF token) cache in `g`, so
-    without this a second client would be served as the previous one.
-    """
-
-    @app.before_request
-    def forget_previous_request():
-        g.pop("_login_user", None)
-        g.pop(app.config["WTF_CSRF_FIELD_NAME"], None)
 
 
 def phone(number: int) -> str:

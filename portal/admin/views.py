@@ -9,6 +9,7 @@ from portal.admin import bp
 from portal.admin.forms import AccountActionForm
 from portal.errors import PortalError
 from portal.limits import user_limits
+from portal.models import MAX_ROW_ID
 from portal.pages import page_number
 from portal.services import admin, directory
 
@@ -64,9 +65,13 @@ def users():
     )
 
 
-@bp.route(
-    "/users/<int:user_id>/<any(deactivate, reactivate):action>", methods=["GET", "POST"]
+ACCOUNT_ACTION_RULE = (
+    f"/users/<int(min=1, max={MAX_ROW_ID}):user_id>"
+    "/<any(deactivate, reactivate):action>"
 )
+
+
+@bp.route(ACCOUNT_ACTION_RULE, methods=["GET", "POST"])
 @admin_required
 @user_limits
 def change_account(user_id: int, action: str):

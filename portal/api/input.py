@@ -9,6 +9,8 @@ from portal.services import tokens
 
 MAX_FIELD_LENGTH = 256
 MAX_TOKEN_LENGTH = 4096
+# Paging numbers longer than this are refused before they reach the database.
+MAX_QUERY_DIGITS = 9
 
 
 class UnsupportedMediaType(PortalError):
@@ -41,6 +43,14 @@ def string_field(
     if not isinstance(value, str):
         raise ValidationError("Some fields are invalid.", {name: ["Must be a string."]})
 
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "Some fields are invalid.", {name: ["Must be valid Unicode text."]}
+            ) from None
+
     if len(value) > max_length:
         raise ValidationError(
             "Some fields are invalid.",
@@ -55,7 +65,7 @@ def int_query(name: str, default: int, minimum: int, maximum: int | None) -> int
         return default
 
     text = raw_value.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_QUERY_DIGITS:
         raise ValidationError(
             "Some query parameters are invalid.", {name: ["Must be a whole number."]}
         )

@@ -2,7 +2,17 @@
 
 from functools import cache
 
-PHONE = {"type": "string", "description": "Any common form; stored as E.164."}
+from portal.api.input import MAX_QUERY_DIGITS, MAX_TOKEN_LENGTH
+
+MAX_OFFSET = 10**MAX_QUERY_DIGITS - 1
+# Request strings: the API refuses longer ones (portal/api/input.py).
+TEXT = {"type": "string", "maxLength": 256}
+TOKEN = {"type": "string", "maxLength": MAX_TOKEN_LENGTH}
+PHONE = {
+    **TEXT,
+    "description": "Any common form; stored as E.164.",
+    "examples": ["+998901234567", "90 123 45 67"],
+}
 CODE_OBJECT = {
     "type": ["object", "null"],
     "properties": {"code": {"type": "string"}},
@@ -86,7 +96,7 @@ def query(name: str, schema: dict, description: str) -> dict:
 @cache
 def openapi_document() -> dict:
     phone_body = body(["phone_number"], {"phone_number": PHONE})
-    refresh_body = body(["refresh"], {"refresh": {"type": "string"}})
+    refresh_body = body(["refresh"], {"refresh": TOKEN})
     paths = {
         "/auth/register/": {
             "post": operation(
@@ -97,7 +107,7 @@ def openapi_document() -> dict:
                     ["phone_number"],
                     {
                         "phone_number": PHONE,
-                        "referral_code": {"type": ["string", "null"]},
+                        "referral_code": {**TEXT, "type": ["string", "null"]},
                     },
                 ),
             )
@@ -109,7 +119,7 @@ def openapi_document() -> dict:
                 BODY_ERRORS,
                 body(
                     ["phone_number", "code"],
-                    {"phone_number": PHONE, "code": {"type": "string"}},
+                    {"phone_number": PHONE, "code": TEXT},
                 ),
             )
         },
@@ -130,8 +140,8 @@ def openapi_document() -> dict:
                     ["phone_number"],
                     {
                         "phone_number": PHONE,
-                        "invite_code": {"type": "string"},
-                        "password": {"type": "string"},
+                        "invite_code": TEXT,
+                        "password": TEXT,
                     },
                 ),
             )
@@ -177,8 +187,8 @@ def openapi_document() -> dict:
                     ["phone_number", "code", "password"],
                     {
                         "phone_number": PHONE,
-                        "code": {"type": "string"},
-                        "password": {"type": "string"},
+                        "code": TEXT,
+                        "password": TEXT,
                     },
                 ),
             )
@@ -188,7 +198,7 @@ def openapi_document() -> dict:
                 "Set the password; every earlier token ends.",
                 {"200": answer("New tokens.", "MessageWithTokens")},
                 (*BODY_ERRORS, 401),
-                body(["password"], {"password": {"type": "string"}}),
+                body(["password"], {"password": TEXT}),
                 secured=True,
             )
         },
@@ -205,7 +215,7 @@ def openapi_document() -> dict:
                 "Activate another member's public invite code, once ever.",
                 {"200": answer("Activated.", "Activated")},
                 (*BODY_ERRORS, 401, 403, 409),
-                body(["invite_code"], {"invite_code": {"type": "string"}}),
+                body(["invite_code"], {"invite_code": TEXT}),
                 secured=True,
             )
         },
@@ -228,7 +238,7 @@ def openapi_document() -> dict:
                     ),
                     query(
                         "offset",
-                        {"type": "integer", "minimum": 0},
+                        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
                         "How many to skip, default 0.",
                     ),
                     query(

@@ -1,8 +1,7 @@
 """Accounts: registration, confirmation codes, sign-in and passwords (SPEC §2)."""
 
-import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -21,11 +20,12 @@ from portal.errors import (
 )
 from portal.extensions import db
 from portal.models import PhoneCode, SmsSend, User, utcnow
+from portal.security_log import security_logger
 from portal.services import codes, passwords, referrals, tokens
 from portal.services.phones import normalize_phone, require_allowed_region
 from portal.services.sms import SmsSendError, compose_message, send_sms
 
-log = logging.getLogger(__name__)
+log = security_logger(__name__)
 
 BAD_CODE = "The code is wrong, used or expired. Request a new one."
 BAD_CREDENTIALS = "The phone number, invite code or password is wrong."
@@ -83,9 +83,10 @@ def register(raw_phone: str, raw_referral_code: str | None = None) -> User:
 def send_codes(user: User) -> None:
     """Send a fresh confirmation code (while unverified) and invite code.
 
-    Each new code voids the one before. The cooldown is claimed by one
-    conditional UPDATE, so parallel requests cannot both send; a failed
-    send rolls everything back, so the cooldown does not start.
+    Each new code voids the one before. The send is claimed before any code
+    is made, so of parallel requests only the one that claimed it writes
+    codes; a failed send rolls everything back, so the cooldown does not
+    start.
     """
     if user.has_signed_in:
         raise ValidationError(
@@ -93,15 +94,17 @@ def send_codes(user: User) -> None:
             {"phone_number": ["This account has signed in already."]},
         )
 
+    claimed_at = claim_send(user)
     confirmation_code = new_phone_code(user) if not user.is_verified else None
     invite_code = new_invite_code(user)
-    deliver(user, compose_message(confirmation_code, invite_code))
+    deliver(user, compose_message(confirmation_code, invite_code), claimed_at)
 
 
 def send_reset_code(user: User) -> None:
     """Send a confirmation code for a new password to a signed-in account."""
+    claimed_at = claim_send(user)
     confirmation_code = new_phone_code(user)
-    deliver(user, compose_message(confirmation_code))
+    deliver(user, compose_message(confirmation_code), claimed_at)
 
 
 def new_phone_code(user: User) -> str:
@@ -138,11 +141,17 @@ def new_invite_code(user: User) -> str:
             return invite_code
 
 
-def deliver(user: User, text: str) -> None:
-    """Claim the cooldown, check the daily cap, send, and commit all at once."""
+def claim_send(user: User) -> datetime:
+    """Claim the cooldown and check the daily cap; return the claim's time.
+
+    One conditional UPDATE claims the cooldown and holds the account's row
+    until the caller commits or rolls back, so parallel sends to one phone
+    wait for each other and all but one get 429. Every send passes here, so
+    the region check also stops accounts made before a region was dropped.
+    """
+    require_allowed_region(user.phone_e164)
     now = utcnow()
     cooldown = timedelta(seconds=current_app.config["CODE_RESEND_COOLDOWN"])
-    previous_sent_at = user.last_code_sent_at
     claimed = db.session.execute(
         update(User)
         .where(User.id == user.id)
@@ -168,8 +177,13 @@ def deliver(user: User, text: str) -> None:
     if len(sent_today) >= current_app.config["CODES_PER_PHONE_PER_DAY"]:
         db.session.rollback()
         raise _too_soon(sent_today[0] + timedelta(days=1) - now)
+    return now
 
-    db.session.add(SmsSend(phone_e164=user.phone_e164, sent_at=now))
+
+def deliver(user: User, text: str, claimed_at: datetime) -> None:
+    """Send the SMS claimed by `claim_send`, and commit it all at once."""
+    previously_sent = user.last_code_sent_at is not None
+    db.session.add(SmsSend(phone_e164=user.phone_e164, sent_at=claimed_at))
     try:
         send_sms(user.phone_e164, text)
     except SmsSendError:
@@ -179,9 +193,9 @@ def deliver(user: User, text: str) -> None:
             "We could not send the SMS right now. Please try again in a minute."
         ) from None
 
-    user.last_code_sent_at = now
+    user.last_code_sent_at = claimed_at
     db.session.commit()
-    log.info("code sent user_id=%s previous_sent=%s", user.id, bool(previous_sent_at))
+    log.info("code sent user_id=%s previous_sent=%s", user.id, previously_sent)
 
 
 def _too_soon(wait: timedelta) -> RateLimited:
@@ -252,6 +266,7 @@ def verify_phone(raw_phone: str, raw_code: str) -> User:
 def get_code(raw_phone: str) -> User:
     """Send a new code to an account that has not signed in yet."""
     phone_e164 = normalize_phone(raw_phone)
+    require_allowed_region(phone_e164)
     user = find_user(phone_e164)
     if user is None:
         raise NotFound(
@@ -375,6 +390,7 @@ def request_password_reset(raw_phone: str) -> None:
     cooldown nothing is sent, but no error tells that the account exists.
     """
     phone_e164 = normalize_phone(raw_phone)
+    require_allowed_region(phone_e164)
     user = find_user(phone_e164)
     if user is None or not user.has_signed_in or not user.is_active:
         log.info("password reset for no account")
@@ -407,9 +423,6 @@ def set_active(user: User, active: bool) -> User:
     if not active:
         end_sessions(user)
     db.session.commit()
-    log.info(
-        "account %s user_id=%s", "reactivated" if active else "deactivated", user.id
-    )
     return user
 
 

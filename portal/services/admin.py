@@ -1,15 +1,14 @@
 """Admin actions on accounts, each kept in the audit table."""
 
-import logging
-
 from sqlalchemy import select
 
 from portal.errors import NotFound, ValidationError
 from portal.extensions import db
 from portal.models import AuditEntry, User
+from portal.security_log import security_logger
 from portal.services import accounts
 
-log = logging.getLogger(__name__)
+log = security_logger(__name__)
 
 AUDIT_PAGE_SIZE = 50
 
@@ -39,7 +38,10 @@ def change_account(actor: User, target: User, active: bool) -> User:
     )
     accounts.set_active(target, active)
     log.info(
-        "admin action actor_id=%s target_id=%s active=%s", actor.id, target.id, active
+        "account %s user_id=%s actor_id=%s",
+        "reactivated" if active else "deactivated",
+        target.id,
+        actor.id,
     )
     return target
 

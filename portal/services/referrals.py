@@ -5,18 +5,17 @@ about direct invitations: if A invited B and B invited C, C may still
 activate A's code.
 """
 
-import logging
-
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from portal.errors import Conflict, PermissionDenied, PortalError, field_error
 from portal.extensions import db
 from portal.models import User, utcnow
+from portal.security_log import security_logger
 from portal.services.codes import looks_like_invite_code, normalize_invite_code
 from portal.services.directory import member_condition
 
-log = logging.getLogger(__name__)
+log = security_logger(__name__)
 
 UNKNOWN_CODE = "No member has this invite code."
 OWN_CODE = "This is your own invite code."

@@ -1,6 +1,5 @@
 """JWT access and refresh tokens with rotation and reuse detection."""
 
-import logging
 import uuid
 from datetime import timedelta
 
@@ -10,9 +9,10 @@ from sqlalchemy import update
 
 from portal.errors import AuthenticationError
 from portal.extensions import db
-from portal.models import RefreshToken, User, utcnow
+from portal.models import RefreshToken, User, is_row_id, utcnow
+from portal.security_log import security_logger
 
-log = logging.getLogger(__name__)
+log = security_logger(__name__)
 
 ALGORITHM = "HS256"
 ACCESS = "access"
@@ -77,7 +77,7 @@ def decode(token: str, expected_type: str) -> dict:
 
     if claims.get("type") != expected_type:
         raise AuthenticationError(f"This is not an {expected_type} token.")
-    if not str(claims["sub"]).isdigit() or not isinstance(claims["ver"], int):
+    if not is_row_id(str(claims["sub"])) or not isinstance(claims["ver"], int):
         raise AuthenticationError("The token is invalid or has expired.")
     return claims
 
@@ -134,7 +134,9 @@ def revoke_family(claims: dict) -> None:
 
 
 def logout(refresh_token: str) -> None:
-    revoke_family(decode(refresh_token, REFRESH))
+    claims = decode(refresh_token, REFRESH)
+    revoke_family(claims)
+    log.info("logout user_id=%s", claims["sub"])
 
 
 def revoke_user_tokens(user_id: int) -> None:

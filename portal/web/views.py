@@ -17,6 +17,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.errors import PortalError
 from portal.limits import signup_limits, user_limits
 from portal.pages import page_number
+from portal.security_log import security_logger
 from portal.services import accounts, directory, health, referrals
 from portal.services.codes import normalize_invite_code
 from portal.services.sms import recent_outbox
@@ -32,6 +33,8 @@ from portal.web.forms import (
     SetPasswordForm,
     VerifyForm,
 )
+
+log = security_logger(__name__)
 
 
 def show_errors(form, exc: PortalError) -> None:
@@ -186,6 +189,8 @@ def login():
 def logout():
     form = PostForm()
     if form.validate_on_submit():
+        if current_user.is_authenticated:
+            log.info("logout user_id=%s", current_user.id)
         logout_user()
         flash("You are signed out.", "success")
     return redirect(url_for("web.index"))
