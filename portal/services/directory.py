@@ -2,8 +2,10 @@
 
 import re
 from dataclasses import dataclass
+from time import monotonic
 
-from sqlalchemy import Select, false, func, or_, select
+from flask import current_app
+from sqlalchemy import Select, case, column, false, func, null, or_, select, table
 
 from portal.extensions import db
 from portal.models import User
@@ -13,6 +15,7 @@ from portal.services.codes import looks_like_invite_code, normalize_invite_code
 PHONE_QUERY = re.compile(r"^[0-9+\-.() ]+$")
 ACCOUNT_STATUSES = ("all", "members", "unverified", "deactivated", "admins")
 MAX_QUERY_LENGTH = 64
+MEMBER_COUNT_CACHE = "portal_member_count"
 
 
 @dataclass
@@ -97,6 +100,52 @@ def find_accounts(
         select(User).where(*conditions), query_text, invited_by_code
     ).order_by(User.id)
 
-    total = db.session.scalar(count_query)
+    unfiltered = not query_text.strip() and not (invited_by_code or "").strip()
+    if members_only and unfiltered:
+        total = member_count()
+    else:
+        total = db.session.scalar(count_query)
     users = list(db.session.scalars(page_query.limit(limit).offset(offset)))
     return Page(total=total, users=users)
+
+
+def member_count() -> int:
+    """How many members the unfiltered directory holds, without a scan per request.
+
+    Counting every member is a full scan of the users table. On PostgreSQL,
+    once the planner's row estimate for the table (pg_class.reltuples, kept
+    by ANALYZE and autovacuum) reaches DIRECTORY_COUNT_CACHE_FROM, the exact
+    count is kept in this process for DIRECTORY_COUNT_CACHE_SECONDS, so it
+    may lag that long behind sign-ups. Below that size, and on SQLite, every
+    request counts exactly, in one statement; filtered queries always do.
+    """
+    cached = current_app.extensions.get(MEMBER_COUNT_CACHE)
+    if cached is not None and cached[0] > monotonic():
+        return cached[1]
+
+    exact_count = select(func.count()).select_from(User).where(*member_condition())
+    if db.engine.dialect.name != "postgresql":
+        return db.session.scalar(exact_count)
+
+    pg_class = table("pg_class", column("oid"), column("reltuples"))
+    row_estimate = (
+        select(pg_class.c.reltuples)
+        .where(pg_class.c.oid == func.to_regclass(User.__tablename__))
+        .scalar_subquery()
+    )
+    threshold = current_app.config["DIRECTORY_COUNT_CACHE_FROM"]
+    small_table_count = db.session.scalar(
+        select(
+            case(
+                (func.coalesce(row_estimate, -1) >= threshold, null()),
+                else_=exact_count.scalar_subquery(),
+            )
+        )
+    )
+    if small_table_count is not None:
+        return small_table_count
+
+    total = db.session.scalar(exact_count)
+    lifetime = current_app.config["DIRECTORY_COUNT_CACHE_SECONDS"]
+    current_app.extensions[MEMBER_COUNT_CACHE] = (monotonic() + lifetime, total)
+    return total
