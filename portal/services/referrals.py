@@ -8,7 +8,7 @@ activate A's code.
 import logging
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from portal.errors import Conflict, PermissionDenied, PortalError, field_error
 from portal.extensions import db
@@ -129,3 +129,8 @@ def invited_members(
     if limit is not None:
         query = query.limit(limit)
     return list(db.session.scalars(query))
+
+
+def with_invited_members():
+    """A loader option: the members who activated a code, with its owner."""
+    return joinedload(User.invitees)
