@@ -341,27 +341,31 @@ def measure_round(engine, server, searches, access_token, session_cookie, option
 
 
 class Server:
-    """gunicorn with sync workers on a free loopback port, stopped on exit."""
+    """gunicorn as shipped (gunicorn.conf.py) on a free loopback port.
+
+    Two workers, as the reference measurement; worker recycling is off so the
+    RSS figures show what a worker grows to, not a fresh one.
+    """
 
     def __enter__(self):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         OUT_DIR.mkdir(exist_ok=True)
         self.log = open(OUT_DIR / "gunicorn.log", "ab")
+        env = dict(
+            os.environ, WEB_CONCURRENCY=str(WORKERS), GUNICORN_BIND=f"127.0.0.1:{port}"
+        )
         self.process = subprocess.Popen(
             [
                 BIN / "gunicorn",
-                "--workers",
-                str(WORKERS),
-                "--worker-class",
-                "sync",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
+                "--config",
+                ROOT / "gunicorn.conf.py",
+                "--max-requests",
+                "0",
                 "wsgi:app",
             ],
             cwd=ROOT,
+            env=env,
             stdout=self.log,
             stderr=self.log,
         )

@@ -20,7 +20,9 @@ MAX_STATEMENT_TEXT = 200
 def brief(statement: str) -> str:
     """One line, with a long column list shortened to `…`."""
     line = " ".join(statement.split())
-    line = re.sub(r"^SELECT (\w+\.\w+, ){3,}\w+\.\w+(, \w+_\d+\.\w+)* FROM", "SELECT … FROM", line)
+    line = re.sub(
+        r"^SELECT (\w+\.\w+, ){3,}\w+\.\w+(, \w+_\d+\.\w+)* FROM", "SELECT … FROM", line
+    )
     return line if len(line) <= MAX_STATEMENT_TEXT else line[:MAX_STATEMENT_TEXT] + " …"
 
 
