@@ -174,6 +174,12 @@ def machine_info() -> dict:
         "gunicorn": (gunicorn_version.stdout or gunicorn_version.stderr).strip(),
         "wrk": (wrk_banner.stdout or wrk_banner.stderr).splitlines()[0].strip(),
         "sqlalchemy": sa.__version__,
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip(),
     }
 
 
