@@ -1,7 +1,7 @@
 """The unfiltered directory's member count: exact when small, cached when large."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from portal.extensions import db
 from portal.services import directory
@@ -65,3 +65,29 @@ def test_small_directory_counts_exactly_on_every_request(app, api):
     api.member(OTHER_PHONE)
 
     assert member_total(api, token) == 2
+
+
+def test_large_directory_list_needs_three_statements_then_two(app, api, database):
+    """Account, count and page; while the count is cached, account and page."""
+    if database != "postgresql":
+        pytest.skip("the row estimate exists only on PostgreSQL")
+    token = api.member()["access"]
+    db.session.execute(text("ANALYZE users"))
+    db.session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    counted = []
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for _ in range(2):
+            db.session.close()  # requests here share the test's session
+            statements.clear()
+            assert member_total(api, token) == 1
+            counted.append(len(statements))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+    assert counted == [3, 2]

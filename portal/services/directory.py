@@ -8,12 +8,10 @@ from flask import current_app
 from sqlalchemy import (
     Select,
     and_,
-    case,
     column,
     false,
     func,
     literal,
-    null,
     or_,
     select,
     table,
@@ -161,10 +159,11 @@ def member_count() -> int:
 
     Counting every member is a full scan of the users table. On PostgreSQL,
     once the planner's row estimate for the table (pg_class.reltuples, kept
-    by ANALYZE and autovacuum) reaches DIRECTORY_COUNT_CACHE_FROM, the exact
-    count is kept in this process for DIRECTORY_COUNT_CACHE_SECONDS, so it
-    may lag that long behind sign-ups. Below that size, and on SQLite, every
-    request counts exactly, in one statement; filtered queries always do.
+    by ANALYZE and autovacuum, read in the same statement as the count)
+    reaches DIRECTORY_COUNT_CACHE_FROM, the count is kept in this process for
+    DIRECTORY_COUNT_CACHE_SECONDS, so it may lag that long behind sign-ups.
+    Below that size, and on SQLite, every request counts exactly; filtered
+    queries always do.
     """
     cached = current_app.extensions.get(MEMBER_COUNT_CACHE)
     if cached is not None and cached[0] > monotonic():
@@ -180,19 +179,10 @@ def member_count() -> int:
         .where(pg_class.c.oid == func.to_regclass(User.__tablename__))
         .scalar_subquery()
     )
-    threshold = current_app.config["DIRECTORY_COUNT_CACHE_FROM"]
-    small_table_count = db.session.scalar(
-        select(
-            case(
-                (func.coalesce(row_estimate, -1) >= threshold, null()),
-                else_=exact_count.scalar_subquery(),
-            )
-        )
-    )
-    if small_table_count is not None:
-        return small_table_count
-
-    total = db.session.scalar(exact_count)
-    lifetime = current_app.config["DIRECTORY_COUNT_CACHE_SECONDS"]
-    current_app.extensions[MEMBER_COUNT_CACHE] = (monotonic() + lifetime, total)
+    total, estimate = db.session.execute(
+        exact_count.add_columns(func.coalesce(row_estimate, -1))
+    ).one()
+    if estimate >= current_app.config["DIRECTORY_COUNT_CACHE_FROM"]:
+        lifetime = current_app.config["DIRECTORY_COUNT_CACHE_SECONDS"]
+        current_app.extensions[MEMBER_COUNT_CACHE] = (monotonic() + lifetime, total)
     return total
