@@ -382,6 +382,9 @@ class Server:
                     return self
             except requests.RequestException:
                 pass
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
             time.sleep(0.2)
         self.__exit__(None, None, None)
         raise RuntimeError("gunicorn did not answer /healthz in time")
