@@ -50,6 +50,7 @@ def write(results: dict, output: Path) -> None:
     lines = header(results)
     lines += seeding_section(results)
     lines += search_section(results, sizes)
+    lines += database_section(results, sizes)
     lines += load_section(results, sizes)
     lines += rss_section(results, sizes)
     lines += load_average_section(results, sizes)
@@ -186,6 +187,26 @@ def search_section(results: dict, sizes: list[str]) -> list[str]:
                 lines.append(f"| {query} | " + " | ".join(cells) + " |")
             lines.append("")
     return lines
+
+
+def database_section(results: dict, sizes: list[str]) -> list[str]:
+    """The statements' own time: how search scales, apart from CPU contention."""
+    queries = list(results["sizes"][sizes[0]]["searches"])
+    lines = [
+        "Database time per API search in ms (planning and execution of its "
+        "statements under EXPLAIN ANALYZE, bench/db_time.py; the empty query "
+        "with its count cached):",
+        "",
+        "| query | " + " | ".join(members(size) for size in sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for query in queries:
+        cells = [
+            fmt(spread(results["sizes"][size]["search_database_ms"][query]), 2)
+            for size in sizes
+        ]
+        lines.append(f"| {query} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def load_figures(results, size, endpoint, key) -> dict:

@@ -75,7 +75,7 @@ os.environ.update(BENCH_ENV)
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from bench import report, sql_counts  # noqa: E402
+from bench import db_time, report, sql_counts  # noqa: E402
 
 
 def main() -> None:
@@ -134,7 +134,7 @@ def parse_options() -> argparse.Namespace:
     defaults = (
         ([2_000, 5_000], 1, 1)
         if options.quick
-        else ([10_000, 100_000, 200_000, 1_000_000], 5, 3)
+        else ([10_000, 100_000, 200_000, 1_000_000], 5, 2)
     )
     options.sizes = options.sizes or defaults[0]
     options.rounds = options.rounds or defaults[1]
@@ -274,8 +274,10 @@ def measure_size(engine, size: int, options) -> dict:
             password_phone(1), PASSWORD, make_invite_accounts(engine, 1)[0]
         )
         delete_login_accounts(engine)
+    database_ms = db_time.measure(searches, options.rounds)
 
     return {
+        "search_database_ms": database_ms,
         "search_counts": counts,
         "searches": searches,
         "rounds": rounds,
