@@ -91,8 +91,9 @@ def header(results: dict) -> list[str]:
         f"| PostgreSQL | {machine['postgresql']}, shared_buffers "
         f"{machine['shared_buffers']}, on the same machine |",
         f"| Python | {machine['python']}, SQLAlchemy {machine['sqlalchemy']} |",
-        f"| server | {machine['gunicorn']}, {settings['workers']} sync workers, "
-        "127.0.0.1 |",
+        f"| server | {machine['gunicorn']} with the shipped gunicorn.conf.py: "
+        f"{settings['workers']} workers (gthread, 4 threads, keep-alive), "
+        "`--max-requests 0`, 127.0.0.1 |",
         f"| load | {machine['wrk']} on the same cores |",
         f"| Portal | commit {machine.get('commit', 'not recorded')} |",
         "",
@@ -343,11 +344,16 @@ def targets_section(results: dict, sizes: list[str]) -> list[str]:
             for (size, face, query), value in medians.items()
             if size == "200000"
         )
+        database_ms = statistics.median(
+            results["sizes"]["200000"]["search_database_ms"][worst[2]]
+        )
         add(
             f"search p95 at 200,000 < {SEARCH_P95_LIMIT_MS} ms",
             f"worst median p95 {worst[0]:.1f} ms ({FACES[worst[1]]}, {worst[2]})",
             worst[0] < SEARCH_P95_LIMIT_MS,
-            f"reference: {REFERENCE['search_p95_200k_ms']} ms",
+            f"that query's database time: {database_ms:.1f} ms, the rest is "
+            f"Python under the machine load below; reference: "
+            f"{REFERENCE['search_p95_200k_ms']} ms",
         )
     if "10000" in sizes and "1000000" in sizes:
         ratios = [
@@ -448,8 +454,12 @@ def notes_section(results: dict, sizes: list[str]) -> list[str]:
         "## Notes",
         "",
         "- **Shared machine.** The load average above shows other work on the "
-        "same 2 cores during the run; it is why rounds spread and why each "
-        "target is judged on medians of ratios measured in one run.",
+        "same 2 cores during the run (other engineers' test suites and "
+        "browsers); a load of 10 leaves each busy process a fifth of a core. "
+        "Request latency then measures mostly how much CPU the Python workers "
+        "got, which is why rounds spread, why a 30 ms budget is hard to keep "
+        "at any size, and why the database time table is there: the "
+        "statements' own time is what grows with the table.",
         "- **Search.** Phone queries are looked up in the trigram index by "
         "their last 5 digits only, and the whole query filters the rows found "
         "(`directory._phone_digits_condition`): every member shares the "
