@@ -45,8 +45,13 @@ test: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install-dev
-	$(BIN)/python bench/run.py
+$(VENV)/.installed-bench: requirements.txt requirements-dev.txt bench/requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $(VENV)/.installed $(VENV)/.installed-dev $@
+
+# Writes bench/RESULTS.md (about 30 minutes); BENCH_ARGS=--quick for a smoke run.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 import sys
 import time
+from datetime import datetime
 
 import click
 from flask import Flask
@@ -53,7 +54,8 @@ def seed_users(count: int) -> None:
 
     Their numbers follow the highest number that starts with SEED_PREFIX, so
     seeding twice adds more members; they have no password, and their invite
-    codes are public.
+    codes are public. On PostgreSQL each batch goes in with COPY, the fastest
+    way in.
     """
     started = time.perf_counter()
     next_number = _first_free_seed_number()
@@ -65,29 +67,21 @@ def seed_users(count: int) -> None:
         )
 
     now = utcnow()
+    use_copy = db.engine.dialect.name == "postgresql"
     inserted = 0
     with click.progressbar(length=count, label="Seeding members") as progress:
         while inserted < count:
             batch_size = min(SEED_BATCH_SIZE, count - inserted)
-            rows = []
-            for number in range(next_number, next_number + batch_size):
-                invite_code = codes.new_invite_code()
-                rows.append(
-                    {
-                        "phone_e164": f"{SEED_PREFIX}{number:0{SEED_DIGITS}d}",
-                        "is_verified": True,
-                        "is_active": True,
-                        "is_admin": False,
-                        "invite_code": invite_code,
-                        "invite_code_hash": codes.keyed_hash("invite", invite_code),
-                        "token_version": 0,
-                        "date_joined": now,
-                        "first_login_at": now,
-                        "last_login_at": now,
-                    }
-                )
-            rows = _without_taken_codes(rows)
-            db.session.execute(insert(User), rows)
+            rows = _without_taken_codes(
+                [
+                    _seed_row(f"{SEED_PREFIX}{number:0{SEED_DIGITS}d}", now)
+                    for number in range(next_number, next_number + batch_size)
+                ]
+            )
+            if use_copy:
+                _copy_rows(rows)
+            else:
+                db.session.execute(insert(User), rows)
             db.session.commit()
             next_number += batch_size
             inserted += len(rows)
@@ -95,6 +89,35 @@ def seed_users(count: int) -> None:
 
     elapsed = time.perf_counter() - started
     click.echo(f"Inserted {inserted} members in {elapsed:.1f} s.")
+
+
+def _seed_row(phone_e164: str, now: datetime) -> dict:
+    invite_code = codes.new_invite_code()
+    return {
+        "phone_e164": phone_e164,
+        "is_verified": True,
+        "is_active": True,
+        "is_admin": False,
+        "invite_code": invite_code,
+        "invite_code_hash": codes.keyed_hash("invite", invite_code),
+        "token_version": 0,
+        "date_joined": now,
+        "first_login_at": now,
+        "last_login_at": now,
+    }
+
+
+def _copy_rows(rows: list[dict]) -> None:
+    """Stream rows into the users table with PostgreSQL's COPY, in this session's
+    transaction; the caller commits."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    driver_connection = db.session.connection().connection.driver_connection
+    statement = f"COPY users ({', '.join(columns)}) FROM STDIN"
+    with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[column] for column in columns])
 
 
 def _first_free_seed_number() -> int:

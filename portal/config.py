@@ -59,6 +59,10 @@ class Config:
     INVITED_PAGE_SIZE = _env_int("INVITED_PAGE_SIZE", 20)
     API_PAGE_SIZE = _env_int("API_PAGE_SIZE", 10)
     API_MAX_PAGE_SIZE = 100
+    # From this many rows (PostgreSQL's estimate), the unfiltered directory's
+    # member count is cached per process; see directory.member_count.
+    DIRECTORY_COUNT_CACHE_FROM = _env_int("DIRECTORY_COUNT_CACHE_FROM", 100_000)
+    DIRECTORY_COUNT_CACHE_SECONDS = _env_int("DIRECTORY_COUNT_CACHE_SECONDS", 60)
 
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
     REDIS_URL = os.environ.get("REDIS_URL", "")

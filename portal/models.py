@@ -11,8 +11,9 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    and_,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship, remote
 
 from portal.extensions import db
 
@@ -76,6 +77,19 @@ class User(db.Model):
     invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     invited_by: Mapped["User | None"] = relationship(remote_side=[id])
+    # The list referrals.invited_members gives (members only, as is_member
+    # and directory.member_condition say; newest first), as a relationship so
+    # GET /users/me/ loads it with the account in one query.
+    invitees: Mapped[list["User"]] = relationship(
+        primaryjoin=lambda: and_(
+            User.id == remote(foreign(User.invited_by_id)),
+            remote(User.is_verified).is_(True),
+            remote(User.is_active).is_(True),
+            remote(User.is_admin).is_(False),
+        ),
+        order_by=lambda: (User.invited_at.desc(), User.id.desc()),
+        viewonly=True,
+    )
 
     __table_args__ = (Index("ix_users_invited_by_id", "invited_by_id"),)
 

@@ -1,6 +1,7 @@
 """Reading JSON request bodies and query parameters with clear field errors."""
 
-from functools import wraps
+from collections.abc import Sequence
+from functools import partial, wraps
 
 from flask import g, request
 
@@ -78,8 +79,14 @@ def int_query(name: str, default: int, minimum: int, maximum: int | None) -> int
     return value
 
 
-def bearer_required(view):
-    """Authenticate the access token in the Authorization header."""
+def bearer_required(view=None, *, load: Sequence = ()):
+    """Authenticate the access token in the Authorization header.
+
+    Used bare or as `bearer_required(load=[...])`, where `load` holds loader
+    options so the account comes with what the view needs in one query.
+    """
+    if view is None:
+        return partial(bearer_required, load=load)
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -87,7 +94,7 @@ def bearer_required(view):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("Send an access token: Authorization: Bearer ...")
-        g.api_user = tokens.authenticate_access(token.strip())
+        g.api_user = tokens.authenticate_access(token.strip(), load)
         return view(*args, **kwargs)
 
     return wrapper

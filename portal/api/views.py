@@ -55,7 +55,7 @@ def me_json(user: User) -> dict:
         "activated_invite_code": code_json(inviter.invite_code if inviter else None),
         "invited_users": [
             {"id": member.id, "phone_number": member.phone_e164}
-            for member in referrals.invited_members(user)
+            for member in user.invitees
         ],
     }
 
@@ -170,7 +170,7 @@ def set_password():
 
 @route("/users/me/", methods=["GET"])
 @user_limits
-@bearer_required
+@bearer_required(load=[referrals.with_invited_members()])
 def me():
     return jsonify(me_json(g.api_user))
 

@@ -6,7 +6,7 @@ activate A's code.
 """
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from portal.errors import Conflict, PermissionDenied, PortalError, field_error
 from portal.extensions import db
@@ -128,3 +128,8 @@ def invited_members(
     if limit is not None:
         query = query.limit(limit)
     return list(db.session.scalars(query))
+
+
+def with_invited_members():
+    """A loader option: the members who activated a code, with its owner."""
+    return joinedload(User.invitees)

@@ -1,6 +1,7 @@
 """JWT access and refresh tokens with rotation and reuse detection."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import jwt
@@ -82,16 +83,19 @@ def decode(token: str, expected_type: str) -> dict:
     return claims
 
 
-def user_for_claims(claims: dict) -> User:
-    """The token's account, if the token is still of its current version."""
-    user = db.session.get(User, int(claims["sub"]))
+def user_for_claims(claims: dict, load: Sequence = ()) -> User:
+    """The token's account, if the token is still of its current version.
+
+    `load` holds loader options, to fetch related rows in the same query.
+    """
+    user = db.session.get(User, int(claims["sub"]), options=list(load))
     if user is None or not user.is_active or user.token_version != claims["ver"]:
         raise AuthenticationError("The token is no longer valid. Sign in again.")
     return user
 
 
-def authenticate_access(token: str) -> User:
-    return user_for_claims(decode(token, ACCESS))
+def authenticate_access(token: str, load: Sequence = ()) -> User:
+    return user_for_claims(decode(token, ACCESS), load)
 
 
 def rotate(refresh_token: str) -> dict:
