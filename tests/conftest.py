@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from flask import g
+from flask import g, has_app_context
 from flask.testing import FlaskClient
 
 from portal import create_app
@@ -98,8 +98,9 @@ class FreshGlobalsClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
-        for name in list(vars(g)):
-            delattr(g, name)
+        if has_app_context():
+            for name in list(vars(g)):
+                delattr(g, name)
         return super().open(*args, **kwargs)
 
 

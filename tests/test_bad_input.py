@@ -323,7 +323,7 @@ def test_like_wildcards_match_literally_on_the_pages(api, app, two_members):
 ODD_SEARCHES = [
     ({"search": "a\x00b"}, 0),
     ({"search": "77\x00777"}, 0),
-    ({"search": "\x00"}, 2),
+    ({"search": "\x00"}, 0),
     ({"invited_by": "AB\x00CDEFG"}, 0),
     ({"invited_by": "x" * 500}, 0),
     ({"search": "x" * 5000}, 0),

@@ -109,7 +109,8 @@ def status_condition(status: str):
 
 def _filtered(base: Select, query_text: str, invited_by_code: str | None) -> Select:
     # No stored value holds a NUL, and PostgreSQL refuses one in a query.
-    query_text = query_text.replace("\x00", "")
+    if "\x00" in query_text:
+        return base.where(false())
     if query_text.strip():
         base = base.where(search_condition(query_text))
     if invited_by_code is not None and invited_by_code.strip():
