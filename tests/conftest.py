@@ -11,6 +11,7 @@ summary ends with the count of tests on each.
 import os
 import re
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -48,24 +49,38 @@ def pg_available() -> str | None:
         return f"PostgreSQL at {PG_URL} does not answer: {type(exc).__name__}"
 
 
-@pytest.fixture(scope="session")
-def pg_schema_url():
-    """A schema of this run's own on the test PostgreSQL, dropped at the end."""
+@contextmanager
+def private_pg_schema(prefix: str, also_search: str = ""):
+    """A PostgreSQL schema of its own, dropped afterwards: (url, schema name).
+
+    The URL sets the search_path to the schema (then `also_search`, if given).
+    Skips where no PostgreSQL answers, or fails under PORTAL_REQUIRE_PG=1.
+    """
     reason = pg_available()
     if reason:
         if REQUIRE_PG:
             pytest.fail(reason + " (PORTAL_REQUIRE_PG=1)")
         pytest.skip(reason)
 
-    schema = f"portal_test_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    search_path = f"{schema},{also_search}" if also_search else schema
     engine = sa.create_engine(PG_URL)
     with engine.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}", schema
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    try:
+        yield f"{PG_URL}{separator}options=-csearch_path%3D{search_path}", schema
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url():
+    """A schema of this run's own on the test PostgreSQL, dropped at the end."""
+    with private_pg_schema("portal_test") as url_and_schema:
+        yield url_and_schema
 
 
 @pytest.fixture(scope="session")

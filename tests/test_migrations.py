@@ -5,8 +5,6 @@ PostgreSQL schema (dropped at the end) with `public` behind it on the
 search path, where pg_trgm lives once per database.
 """
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -16,7 +14,7 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import User
 from portal.services.directory import _filtered, member_condition
-from tests.conftest import PG_URL, REQUIRE_PG, make_app, pg_available
+from tests.conftest import PG_URL, make_app, private_pg_schema
 
 TRIGRAM_INDEXES = {"ix_users_phone_e164_trgm", "ix_users_invite_code_trgm"}
 TABLES = {
@@ -45,22 +43,11 @@ def empty_database_url(database, tmp_path):
         yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
         return
 
-    reason = pg_available()
-    if reason:
-        if REQUIRE_PG:
-            pytest.fail(reason + " (PORTAL_REQUIRE_PG=1)")
-        pytest.skip(reason)
-
-    schema = f"portal_migrations_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL)
-    ensure_pg_trgm_in_public(engine)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema},public"
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with private_pg_schema("portal_migrations", also_search="public") as (url, _):
+        engine = sa.create_engine(PG_URL)
+        ensure_pg_trgm_in_public(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture

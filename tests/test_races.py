@@ -5,14 +5,12 @@ another process, on a SQLite file and on PostgreSQL, so only what the
 database enforces can hold.
 """
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import OutboxMessage, PhoneCode, RefreshToken, User
-from tests.conftest import CODES_IN_SMS, PG_URL, REQUIRE_PG, make_app, pg_available
+from tests.conftest import CODES_IN_SMS, make_app, private_pg_schema
 from tests.live_server import LiveServer, in_parallel
 
 PARALLEL = 12
@@ -23,21 +21,8 @@ MAX_ATTEMPTS = 5
 @pytest.fixture(scope="module")
 def pg_race_url():
     """A fresh schema for this module's server, dropped at the end."""
-    reason = pg_available()
-    if reason:
-        if REQUIRE_PG:
-            pytest.fail(reason + " (PORTAL_REQUIRE_PG=1)")
-        pytest.skip(reason)
-
-    schema = f"portal_race_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with private_pg_schema("portal_race") as (url, _schema):
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
