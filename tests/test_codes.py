@@ -132,3 +132,23 @@ def test_failed_send_keeps_the_account_and_the_right_to_ask_again(api, app, outb
     response = api.post("/auth/get-code/", {"phone_number": PHONE})
     assert response.status_code == 200
     assert len(outbox) == 1
+
+
+def test_a_password_reset_code_does_not_pass_as_a_confirmation_code(api, app, outbox):
+    api.with_password()
+    app.config["CODE_RESEND_COOLDOWN"] = 0
+    api.post("/auth/reset-password/", {"phone_number": PHONE})
+    reset_code, _ = codes_sent_to(outbox, PHONE)
+
+    assert verify(api, reset_code).status_code == 400
+    response = api.post(
+        "/auth/reset-password/confirm/",
+        {"phone_number": PHONE, "code": reset_code, "password": "new pass phrase"},
+    )
+    assert response.status_code == 200
+
+
+def test_spaces_typed_inside_a_code_are_ignored(api):
+    confirmation_code, _ = api.register()
+    spaced = f"{confirmation_code[:3]} {confirmation_code[3:]}"
+    assert verify(api, spaced).status_code == 200

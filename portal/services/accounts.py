@@ -212,7 +212,7 @@ def consume_code(user: User | None, raw_code: str) -> bool:
     The attempt is counted by a conditional UPDATE before the comparison,
     so parallel guesses never get more than CODE_MAX_ATTEMPTS tries.
     """
-    code = raw_code.strip()
+    code = "".join(raw_code.split())
     phone_code = None
     if user is not None:
         phone_code = db.session.scalar(
@@ -250,9 +250,17 @@ def consume_code(user: User | None, raw_code: str) -> bool:
 
 
 def verify_phone(raw_phone: str, raw_code: str) -> User:
-    """Confirm the number with the code from the SMS."""
+    """Confirm the number with the code from the SMS.
+
+    A verified account's live code can only be a password-reset code, which
+    this step must neither accept nor spend.
+    """
     phone_e164 = normalize_phone(raw_phone)
     user = find_user(phone_e164)
+    if user is not None and user.is_verified:
+        codes.hash_matches(None, CONFIRMATION_CODE_PURPOSE, raw_code)
+        raise field_error("code", BAD_CODE)
+
     if not consume_code(user, raw_code):
         db.session.rollback()
         raise field_error("code", BAD_CODE)
