@@ -69,7 +69,9 @@ class Config:
 
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    RATELIMIT_HEADERS_ENABLED = True
+    # Off: Flask-Limiter would put Retry-After on every answer; the 429
+    # handler sets it, with the time left, on the answers that need it.
+    RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_PER_IP = os.environ.get("RATELIMIT_PER_IP", "30/minute;300/hour")
     RATELIMIT_PER_PHONE = os.environ.get("RATELIMIT_PER_PHONE", "10/minute;50/hour")
     RATELIMIT_PER_USER = os.environ.get("RATELIMIT_PER_USER", "120/minute")

@@ -1,12 +1,15 @@
 """Turn every error into the right answer: JSON under /api, a page elsewhere."""
 
+import math
+import time
+
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.errors import PortalError
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.security_log import security_logger
 
 log = security_logger(__name__)
@@ -50,9 +53,13 @@ def error_response(
 
 
 def retry_after_for(exc: RateLimitExceeded) -> int:
-    """Seconds until the window of the limit that was hit resets."""
-    seconds = exc.limit.limit.get_expiry() if exc.limit else 60
-    return max(int(seconds), 1)
+    """Seconds until the limit that was hit lets a request through again."""
+    window = int(exc.limit.limit.get_expiry())
+    breached = limiter.current_limit
+    if breached is not None and breached.breached:
+        # The storage rounds the reset time up to whole seconds.
+        return max(min(math.ceil(breached.reset_at - time.time()), window), 1)
+    return max(window, 1)
 
 
 def register(app: Flask) -> None:

@@ -56,10 +56,26 @@ def _is_get() -> bool:
     return request.method == "GET"
 
 
+def _failed(response) -> bool:
+    return response.status_code >= 400
+
+
 def signup_limits(view):
-    """Per-IP and per-phone limits on a sign-up step's POSTs, shared by both faces."""
+    """Per-IP and per-phone limits on a sign-up step's POSTs, shared by both faces.
+
+    The per-phone limit counts only failed requests (wrong codes, wrong
+    passwords, refused input): successful sends are already bounded by the
+    cooldown and the daily cap, and the owner's own sign-ins should not use
+    up the budget. Someone who keeps failing for a number can still hold its
+    owner off until the window passes; that is the price of a per-phone
+    limit on guessing, which the per-IP limit bounds from the other side.
+    """
     per_phone = limiter.shared_limit(
-        _per_phone, scope="signup-phone", key_func=phone_key, exempt_when=_is_get
+        _per_phone,
+        scope="signup-phone",
+        key_func=phone_key,
+        exempt_when=_is_get,
+        deduct_when=_failed,
     )
     per_ip = limiter.shared_limit(
         _per_ip, scope="signup-ip", key_func=get_remote_address, exempt_when=_is_get

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import SmsSend, User
 from portal.services import accounts, tokens
-from tests.conftest import PHONE, RUN_KEY_PREFIX, codes_sent_to, make_app
+from tests.conftest import PASSWORD, PHONE, RUN_KEY_PREFIX, codes_sent_to, make_app
 from tests.live_server import LiveServer
 from tests.security_helpers import csrf_token, web_sign_in
 
@@ -136,6 +136,7 @@ def test_per_phone_limit_counts_one_number_however_typed_from_many_ips(client):
 
     assert guess(client, "+998 90 123 45 67", ip="198.51.100.10").status_code == 400
     assert guess(client, "90-123-45-67", ip="198.51.100.11").status_code == 400
+    assert guess(client, "(90) 123 45 67", ip="198.51.100.14").status_code == 400
 
     assert_json_429(guess(client, "00998901234567", ip="198.51.100.12"))
     assert guess(client, "+998911234567", ip="198.51.100.13").status_code == 400
@@ -346,3 +347,30 @@ def test_redis_counters_are_shared_by_separate_processes(tmp_path):
         for key in connection.scan_iter(match=f"{key_prefix}*", count=500):
             connection.delete(key)
         connection.close()
+
+
+def test_retry_after_is_the_time_left_and_only_on_429(client, app):
+    answers = [register(client, f"+99890{1000000 + n}") for n in range(4)]
+    assert [answer.status_code for answer in answers[:3]] == [201, 201, 201]
+    assert all("Retry-After" not in answer.headers for answer in answers[:3])
+
+    refused = answers[3]
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_successful_sign_ins_do_not_use_up_the_per_phone_limit(api, client):
+    """Only failures count per phone, so the owner is not held off by success."""
+    api.with_password(PHONE, PASSWORD)
+    sign_ins = [
+        client.post(
+            "/api/v1/auth/login/",
+            json={"phone_number": PHONE, "password": PASSWORD},
+            **from_ip(f"198.51.100.{20 + n}"),
+        )
+        for n in range(4)
+    ]
+    assert [answer.status_code for answer in sign_ins] == [200, 200, 200, 200]
+
+    guesses = [guess(client, PHONE, ip=f"198.51.100.{30 + n}") for n in range(4)]
+    assert [answer.status_code for answer in guesses] == [400, 400, 400, 429]
