@@ -2,6 +2,7 @@
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Mapping
 
@@ -13,6 +14,7 @@ from portal.config import DEFAULT_SECRET_KEY, Config, DevConfig
 
 log = logging.getLogger("portal.requests")
 
+MIN_SECRET_KEY_LENGTH = 32
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
@@ -71,14 +73,43 @@ def load_config(app: Flask, config: type[Config] | Mapping | None) -> None:
 
 
 def check_secret_key(app: Flask) -> None:
-    """Outside debug and tests, refuse to start with a missing or default key."""
-    if app.config["DEBUG"] or app.config["TESTING"]:
+    """Refuse a missing, default or short key outside debug and tests.
+
+    In debug the public default is swapped for a random key kept in the
+    instance folder, so tokens and cookies of a dev server cannot be forged
+    with a key anyone can read in this repository.
+    """
+    secret_key = app.config["SECRET_KEY"]
+    if app.config["TESTING"]:
         return
-    if app.config["SECRET_KEY"] in (None, "", DEFAULT_SECRET_KEY):
+
+    if app.config["DEBUG"]:
+        if secret_key in (None, "", DEFAULT_SECRET_KEY):
+            app.config["SECRET_KEY"] = dev_secret_key(app.instance_path)
+        return
+
+    advice = (
+        "Set it to a long random value, for example the output of: "
+        "python -c 'import secrets; print(secrets.token_hex(32))'"
+    )
+    if secret_key in (None, "", DEFAULT_SECRET_KEY):
+        raise RuntimeError("SECRET_KEY is not set. " + advice)
+    if len(secret_key) < MIN_SECRET_KEY_LENGTH:
         raise RuntimeError(
-            "SECRET_KEY is not set. Set it to a long random value, for example "
-            "the output of: python -c 'import secrets; print(secrets.token_hex(32))'"
+            f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters. " + advice
         )
+
+
+def dev_secret_key(instance_path: str) -> str:
+    """A random key made once per checkout, for development only."""
+    key_path = os.path.join(instance_path, "dev-secret-key")
+    if not os.path.exists(key_path):
+        os.makedirs(instance_path, exist_ok=True)
+        descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as key_file:
+            key_file.write(secrets.token_hex(32))
+    with open(key_path) as key_file:
+        return key_file.read().strip()
 
 
 def configure_logging(app: Flask) -> None:

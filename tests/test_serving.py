@@ -210,3 +210,23 @@ def test_env_example_values_are_the_defaults(tmp_path):
         ).stdout
 
     assert app_settings({**base, **example}) == app_settings(base)
+
+
+def test_start_up_refuses_a_short_secret_key():
+    settings = {"DEBUG": False, "TESTING": False, "SECRET_KEY": "abc"}
+
+    with pytest.raises(RuntimeError, match="shorter than 32 characters"):
+        create_app({**settings, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_debug_mode_swaps_the_public_default_for_a_random_kept_key():
+    settings = {
+        "DEBUG": True,
+        "SECRET_KEY": DEFAULT_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": "sqlite://",
+    }
+    first, second = create_app(settings), create_app(settings)
+
+    assert first.config["SECRET_KEY"] != DEFAULT_SECRET_KEY
+    assert len(first.config["SECRET_KEY"]) == 64
+    assert second.config["SECRET_KEY"] == first.config["SECRET_KEY"]
