@@ -81,7 +81,7 @@ def test_full_flow_in_the_browser_faces(client, outbox):
 
     page = client.get("/users?search=90+123").get_data(as_text=True)
     results = results_region(page)
-    assert "1 member match" in results
+    assert "1 member matches" in results
     assert PHONE in results
 
 
@@ -237,3 +237,10 @@ def test_api_docs_page_loads_swagger_ui_from_static(client):
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
     assert 'data-spec-url="/api/v1/openapi.json"' in page
     assert "<script>" not in page
+
+
+def test_signed_out_htmx_search_is_told_to_load_the_login_page(client):
+    response = client.get("/users?search=90", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
+    assert response.get_data() == b""

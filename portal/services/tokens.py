@@ -77,7 +77,7 @@ def decode(token: str, expected_type: str) -> dict:
         raise AuthenticationError("The token is invalid or has expired.") from None
 
     if claims.get("type") != expected_type:
-        raise AuthenticationError(f"This is not an {expected_type} token.")
+        raise AuthenticationError(f"This is not a token of type {expected_type}.")
     if not is_row_id(str(claims["sub"])) or not isinstance(claims["ver"], int):
         raise AuthenticationError("The token is invalid or has expired.")
     return claims
@@ -117,7 +117,9 @@ def rotate(refresh_token: str) -> dict:
         db.session.rollback()
         revoke_family(claims)
         log.warning("refresh token reuse user_id=%s", claims["sub"])
-        raise AuthenticationError("This refresh token was already used. Sign in again.")
+        raise AuthenticationError(
+            "This refresh token was already used or revoked. Sign in again."
+        )
 
     db.session.commit()
     user = user_for_claims(claims)

@@ -25,7 +25,7 @@ def test_live_search_updates_results_without_a_new_page(pages, page):
         f"{phone[4:6]} {phone[6:9]} {phone[9:]}", delay=20
     )
 
-    expect(page.locator("#results .count")).to_contain_text("1 member match")
+    expect(page.locator("#results .count")).to_contain_text("1 member matches")
     assert result_phones(page) == [phone]
     expect(page).to_have_url(re.compile(r"/users\?search=\d\d%20\d{3}%20\d+$"))
     assert page.evaluate("window.portalTestMarker") == "still the same page"
@@ -33,7 +33,7 @@ def test_live_search_updates_results_without_a_new_page(pages, page):
     search_box = page.get_by_label("Search by phone digits or invite code")
     search_box.fill(invite_code[1:6].lower())
     expect(page.locator("#results .count")).to_contain_text(
-        f"1 member match “{invite_code[1:6].lower()}”"
+        f"1 member matches “{invite_code[1:6].lower()}”"
     )
     assert result_phones(page) == [phone]
     expect(page).to_have_url(re.compile(rf"/users\?search={invite_code[1:6].lower()}$"))
