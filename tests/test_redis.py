@@ -101,11 +101,14 @@ def test_healthz_leaves_redis_out_when_none_is_configured(client):
 
 
 def test_the_limiter_counts_in_redis_and_answers_429(api, redis_client, key_prefix):
+    """The per-phone limit counts failed requests, so wrong codes fill it."""
+    api.register(PHONE)
+    wrong_code = {"phone_number": PHONE, "code": "000000"}
     for _ in range(2):
-        response = api.post("/auth/register/", {"phone_number": PHONE})
-        assert response.status_code == 201
+        response = api.post("/auth/verify-code/", wrong_code)
+        assert response.status_code == 400
 
-    response = api.post("/auth/register/", {"phone_number": PHONE})
+    response = api.post("/auth/verify-code/", wrong_code)
 
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
