@@ -15,6 +15,7 @@ Revises: 0001
 Create Date: 2026-12-03 17:00:00.000000
 
 """
+
 from alembic import op
 
 # revision identifiers, used by Alembic.
