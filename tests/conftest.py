@@ -21,6 +21,8 @@ from flask.testing import FlaskClient
 from portal import create_app
 from portal.config import TestConfig
 from portal.extensions import db
+from portal.models import User, utcnow
+from portal.services import codes
 
 PG_URL = os.environ.get(
     "PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -245,3 +247,17 @@ class ApiHelper:
 @pytest.fixture
 def api(client, outbox):
     return ApiHelper(client, outbox)
+
+
+def stored_member(phone_e164: str, **columns) -> User:
+    """A member written straight to the database, for lists and filters."""
+    member = User(
+        phone_e164=phone_e164,
+        is_verified=True,
+        first_login_at=utcnow(),
+        invite_code=codes.new_invite_code(),
+        **columns,
+    )
+    db.session.add(member)
+    db.session.commit()
+    return member

@@ -8,6 +8,7 @@ port on 127.0.0.1 (the OS picks it) and prints that port on its first line.
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,21 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 20
 REQUEST_TIMEOUT_SECONDS = 30
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers_healthz(base_url: str, timeout: float) -> bool:
+    """True once the server at base_url answers /healthz with 200."""
+    try:
+        return requests.get(f"{base_url}/healthz", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 class LiveServer:

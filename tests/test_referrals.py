@@ -25,8 +25,9 @@ from sqlalchemy import select, update
 from portal.errors import Conflict, PortalError, ValidationError
 from portal.extensions import db
 from portal.models import User, utcnow
-from portal.services import accounts, codes, referrals, tokens
-from tests.conftest import PASSWORD, codes_sent_to, make_app
+from portal.services import accounts, referrals, tokens
+from tests.conftest import PASSWORD, codes_sent_to, make_app, stored_member
+from tests.live_server import answers_healthz
 
 INVITER = "+998901000001"
 NEWCOMER = "+998901000002"
@@ -479,14 +480,7 @@ def shared_app(database, request, tmp_path):
 
 def quick_member(phone_e164: str) -> tuple[User, str]:
     """A member straight in the database, with an access token."""
-    member = User(
-        phone_e164=phone_e164,
-        is_verified=True,
-        first_login_at=utcnow(),
-        invite_code=codes.new_invite_code(),
-    )
-    db.session.add(member)
-    db.session.commit()
+    member = stored_member(phone_e164)
     return member, tokens.issue_pair(member)["access"]
 
 
@@ -595,11 +589,8 @@ def wait_until_serving(process: subprocess.Popen, log_path: Path) -> str:
         found = LISTENING.search(log_path.read_text())
         if found:
             base_url = found.group(1)
-            try:
-                if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    return base_url
-            except requests.RequestException:
-                pass
+            if answers_healthz(base_url, timeout=2):
+                return base_url
         time.sleep(0.1)
     raise AssertionError(f"gunicorn did not start: {log_path.read_text()[-2000:]}")
 

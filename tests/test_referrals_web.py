@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import User, utcnow
-from portal.services import accounts, codes
-from tests.conftest import PASSWORD, codes_sent_to
+from portal.services import accounts
+from tests.conftest import PASSWORD, codes_sent_to, stored_member
 
 INVITER = "+998901000001"
 NEWCOMER = "+998901000002"
@@ -93,20 +93,6 @@ def web_sign_in(app, phone_e164: str, password: str = PASSWORD):
     )
     assert response.status_code == 302
     return client
-
-
-def stored_member(phone_e164: str, **columns) -> User:
-    """A member written straight to the database, for lists and filters."""
-    member = User(
-        phone_e164=phone_e164,
-        is_verified=True,
-        first_login_at=utcnow(),
-        invite_code=codes.new_invite_code(),
-        **columns,
-    )
-    db.session.add(member)
-    db.session.commit()
-    return member
 
 
 # Registration with a referral code.

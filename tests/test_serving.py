@@ -9,7 +9,6 @@ import os
 import re
 import runpy
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from dotenv import dotenv_values
 
 from portal import create_app
 from portal.config import DEFAULT_SECRET_KEY
+from tests.live_server import answers_healthz, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL_VARIABLES = re.compile(
@@ -29,12 +29,6 @@ PORTAL_VARIABLES = re.compile(
 )
 GUNICORN_VARIABLES = {"GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_THREADS"}
 STRONG_KEY = "a-long-random-value-used-only-by-the-serving-tests-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def config_variables() -> set[str]:
@@ -86,11 +80,8 @@ def stop(process: subprocess.Popen) -> tuple[str, str]:
 def wait_until_healthy(base_url: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
+        if answers_healthz(base_url, timeout=5):
+            return
         time.sleep(0.2)
     output, errors = stop(process)
     pytest.fail(f"the server never answered /healthz:\n{output}\n{errors}")

@@ -18,14 +18,14 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
+
+from tests.live_server import answers_healthz, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -58,12 +58,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/browser/" in item.nodeid:
             item.add_marker(skip)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_flask(env: dict, *args: str, stdin: str | None = None) -> str:
@@ -148,11 +142,8 @@ def wait_until_up(base_url: str, process: subprocess.Popen, log_path: Path) -> N
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the server stopped at start-up:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
+        if answers_healthz(base_url, timeout=1):
+            return
         time.sleep(0.1)
     pytest.fail(f"the server did not answer in time:\n{log_path.read_text()}")
 
