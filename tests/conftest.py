@@ -36,6 +36,7 @@ RUN_KEY_PREFIX = f"portal-test-{uuid.uuid4().hex[:12]}"
 PHONE = "+998901234567"
 OTHER_PHONE = "+998911234567"
 PASSWORD = "correct horse battery"
+CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 CODES_IN_SMS = re.compile(r"confirmation code (\d{6})|invite code ([A-Z0-9]{8})")
 
 
@@ -195,6 +196,19 @@ def codes_sent_to(outbox, phone: str) -> tuple[str | None, str | None]:
                 invite_code = invite_code or match.group(2)
             return confirmation_code, invite_code
     return None, None
+
+
+def csrf_token(client, path: str = "/reset-password") -> str:
+    """The CSRF token a page's form carries; the default page is open to all."""
+    page = client.get(path)
+    assert page.status_code == 200, path
+    return CSRF_FIELD.search(page.get_data(as_text=True)).group(1)
+
+
+def submit(client, path: str, fields: dict, page: str | None = None):
+    """POST a form the way a browser does: fetch its page, send its CSRF token."""
+    token = csrf_token(client, page or path)
+    return client.post(path, data={**fields, "csrf_token": token})
 
 
 class ApiHelper:

@@ -10,8 +10,8 @@ import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
 from portal.config import TestConfig
+from tests.conftest import csrf_token
 
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 CSRF_HEADER = re.compile(r"hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'")
 
 
@@ -56,11 +56,6 @@ def fresh_claims(token: str, **changes) -> dict:
         else:
             claims[name] = value
     return claims
-
-
-def csrf_token(client, path: str = "/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return CSRF_FIELD.search(page).group(1)
 
 
 def web_sign_in(client, phone: str, *, password=None, invite_code=None, query=""):

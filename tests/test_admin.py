@@ -8,21 +8,14 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AuditEntry, User
 from portal.services import accounts
-from tests.conftest import OTHER_PHONE, PASSWORD, PHONE
+from tests.conftest import OTHER_PHONE, PASSWORD, PHONE, csrf_token
 
 ADMIN_PHONE = "+998977000001"
 ADMIN_PASSWORD = "an admin's long password"
 UNVERIFIED_PHONE = "+998931112233"
-CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 TABLE_ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
 TABLE_CELL = re.compile(r"<td[^>]*>(.*?)</td>", re.S)
 TAG = re.compile(r"<[^>]+>")
-
-
-def csrf_token(client) -> str:
-    """A CSRF token from a form every visitor, signed in or not, is shown."""
-    page = client.get("/reset-password").get_data(as_text=True)
-    return CSRF_INPUT.search(page)[1]
 
 
 def web_sign_in(client, phone: str, password: str) -> None:

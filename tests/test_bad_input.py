@@ -6,8 +6,8 @@ import pytest
 
 from portal.api.input import MAX_FIELD_LENGTH, MAX_TOKEN_LENGTH
 from portal.services import accounts
-from tests.conftest import OTHER_PHONE, PASSWORD, PHONE
-from tests.security_helpers import csrf_token, web_sign_in
+from tests.conftest import OTHER_PHONE, PASSWORD, PHONE, csrf_token
+from tests.security_helpers import web_sign_in
 
 # A body for each POST endpoint that is right in shape, so one field at a
 # time can be spoiled; `bearer` marks the endpoints that need a token.

@@ -8,10 +8,9 @@ import pytest
 
 from portal.config import Config, DevConfig
 from portal.web.views import is_safe_next
-from tests.conftest import PASSWORD, PHONE, make_app
+from tests.conftest import PASSWORD, PHONE, csrf_token, make_app
 from tests.security_helpers import (
     CSRF_HEADER,
-    csrf_token,
     is_signed_in,
     web_sign_in,
 )

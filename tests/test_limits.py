@@ -13,9 +13,16 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import SmsSend, User
 from portal.services import accounts, tokens
-from tests.conftest import PASSWORD, PHONE, RUN_KEY_PREFIX, codes_sent_to, make_app
+from tests.conftest import (
+    PASSWORD,
+    PHONE,
+    RUN_KEY_PREFIX,
+    codes_sent_to,
+    csrf_token,
+    make_app,
+)
 from tests.live_server import LiveServer
-from tests.security_helpers import csrf_token, web_sign_in
+from tests.security_helpers import web_sign_in
 
 REDIS_URL = "redis://127.0.0.1:6379"
 KZ_PHONE = "+77012345678"

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from portal.services import accounts
-from tests.conftest import CODES_IN_SMS, OTHER_PHONE, PASSWORD, PHONE
-from tests.security_helpers import csrf_token, web_sign_in
+from tests.conftest import CODES_IN_SMS, OTHER_PHONE, PASSWORD, PHONE, csrf_token
+from tests.security_helpers import web_sign_in
 
 CLIENT_IP = "203.0.113.9"
 WEB_PHONE = "+998935551212"

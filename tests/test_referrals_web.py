@@ -15,7 +15,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import User, utcnow
 from portal.services import accounts
-from tests.conftest import PASSWORD, codes_sent_to, stored_member
+from tests.conftest import PASSWORD, codes_sent_to, csrf_token, stored_member, submit
 
 INVITER = "+998901000001"
 NEWCOMER = "+998901000002"
@@ -23,7 +23,6 @@ THIRD = "+998901000003"
 ADMIN = "+998909999999"
 UNKNOWN_CODE = "No member has this invite code."
 INVITED_YOU = "This member activated your invite code, so you cannot activate theirs."
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def phone(number: int) -> str:
@@ -37,18 +36,6 @@ def user_row(phone_e164: str) -> User:
 
 def text_of(response) -> str:
     return response.get_data(as_text=True)
-
-
-def csrf_token(client, path: str) -> str:
-    page = client.get(path)
-    assert page.status_code == 200, path
-    return CSRF_FIELD.search(text_of(page)).group(1)
-
-
-def submit(client, path: str, fields: dict, form_page: str | None = None):
-    """POST a form the way a browser does: fetch its page, send its CSRF token."""
-    token = csrf_token(client, form_page or path)
-    return client.post(path, data={**fields, "csrf_token": token})
 
 
 def field_errors(page: str, field_name: str) -> list[str]:

@@ -7,10 +7,9 @@ import pytest
 from portal.extensions import db
 from portal.models import User
 from portal.services import accounts
-from tests.conftest import PASSWORD, PHONE
+from tests.conftest import PASSWORD, PHONE, csrf_token
 from tests.security_helpers import (
     claims_of,
-    csrf_token,
     fresh_claims,
     is_signed_in,
     signed_token,

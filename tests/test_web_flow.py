@@ -1,25 +1,17 @@
 """The whole sign-up flow through the HTML pages, with CSRF on every form."""
 
-import re
-
 import pytest
 
 from portal.extensions import db
 from portal.models import User
-from tests.conftest import OTHER_PHONE, PASSWORD, PHONE, codes_sent_to
-
-CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-def csrf_token(client, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    return CSRF_INPUT.search(page).group(1)
-
-
-def submit(client, path: str, fields: dict, page: str | None = None):
-    """Post a form the way a browser would: with the token from the page."""
-    token = csrf_token(client, page or path)
-    return client.post(path, data={"csrf_token": token, **fields})
+from tests.conftest import (
+    OTHER_PHONE,
+    PASSWORD,
+    PHONE,
+    codes_sent_to,
+    csrf_token,
+    submit,
+)
 
 
 def results_region(page: str) -> str:
