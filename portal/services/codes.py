@@ -31,10 +31,6 @@ def looks_like_invite_code(code: str) -> bool:
     return len(code) == INVITE_CODE_LENGTH and all(c in INVITE_ALPHABET for c in code)
 
 
-def looks_like_confirmation_code(code: str) -> bool:
-    return len(code) == CONFIRMATION_CODE_LENGTH and code.isascii() and code.isdigit()
-
-
 def keyed_hash(purpose: str, value: str) -> str:
     """HMAC-SHA256 under the app's secret, separated by purpose."""
     key = current_app.config["SECRET_KEY"].encode()
